@@ -1,0 +1,2 @@
+//! benches (stub).
+fn main() {}

@@ -1,0 +1,13 @@
+//! pool family (stub, being written).
+#![allow(unused_variables, unused_imports)]
+use super::{InferInput, OpError};
+use crate::ir::*;
+use crate::tensor::*;
+
+pub(crate) fn infer(attrs: &PoolAttrs, inputs: &[InferInput<'_>]) -> Result<Fact, OpError> {
+    Err(OpError::new("not implemented yet"))
+}
+
+pub(crate) fn eval(attrs: &PoolAttrs, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
+    Err(OpError::new("not implemented yet"))
+}

@@ -1,0 +1,2 @@
+//! The `wasmnn` command-line tool (stub).
+fn main() {}
