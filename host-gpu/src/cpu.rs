@@ -54,24 +54,18 @@ impl CpuExecutor {
     ///
     /// # Errors
     /// [`ExecError`] naming the input or node at fault.
-    pub fn run(
-        &self,
-        graph: &Graph,
-        inputs: Vec<(String, Tensor)>,
-    ) -> Result<Vec<(String, Tensor)>, ExecError> {
+    pub fn run(&self, graph: &Graph, inputs: Vec<(String, Tensor)>) -> Result<Vec<(String, Tensor)>, ExecError> {
         let mut slots: Vec<Option<Arc<Tensor>>> = vec![None; graph.values().len()];
         bind_inputs(graph, inputs, &mut slots)?;
         let last_use = last_uses(graph);
         for (index, node) in graph.nodes().iter().enumerate() {
-            let args: Vec<&Tensor> = node
-                .inputs
-                .iter()
-                .map(|&id| lookup(graph, &slots, id))
-                .collect::<Option<_>>()
-                .ok_or_else(|| ExecError::Node {
-                    node: node.name.clone(),
-                    op: node.op.kind_name(),
-                    source: OpError::new("an input was freed before its last use"),
+            let args: Vec<&Tensor> =
+                node.inputs.iter().map(|&id| lookup(graph, &slots, id)).collect::<Option<_>>().ok_or_else(|| {
+                    ExecError::Node {
+                        node: node.name.clone(),
+                        op: node.op.kind_name(),
+                        source: OpError::new("an input was freed before its last use"),
+                    }
                 })?;
             let out = ops::eval(&node.op, &args).map_err(|source| ExecError::Node {
                 node: node.name.clone(),
@@ -91,27 +85,19 @@ impl CpuExecutor {
             .iter()
             .map(|&id| {
                 let name = graph.value(id).name.clone();
-                let tensor = lookup(graph, &slots, id)
-                    .cloned()
-                    .ok_or_else(|| ExecError::Node {
-                        node: name.clone(),
-                        op: "output",
-                        source: OpError::new("graph output was never computed"),
-                    })?;
+                let tensor = lookup(graph, &slots, id).cloned().ok_or_else(|| ExecError::Node {
+                    node: name.clone(),
+                    op: "output",
+                    source: OpError::new("graph output was never computed"),
+                })?;
                 Ok((name, tensor))
             })
             .collect()
     }
 }
 
-fn lookup<'a>(
-    graph: &'a Graph,
-    slots: &'a [Option<Arc<Tensor>>],
-    id: ValueId,
-) -> Option<&'a Tensor> {
-    slots[id.index()]
-        .as_deref()
-        .or_else(|| graph.constant(id).map(Arc::as_ref))
+fn lookup<'a>(graph: &'a Graph, slots: &'a [Option<Arc<Tensor>>], id: ValueId) -> Option<&'a Tensor> {
+    slots[id.index()].as_deref().or_else(|| graph.constant(id).map(Arc::as_ref))
 }
 
 fn bind_inputs(
@@ -131,11 +117,7 @@ fn bind_inputs(
             let message = format!("expected dtype {}, got {}", fact.dtype, tensor.dtype());
             return Err(ExecError::BadInput { name, message });
         }
-        fact.check_shape(tensor.shape())
-            .map_err(|message| ExecError::BadInput {
-                name: name.clone(),
-                message,
-            })?;
+        fact.check_shape(tensor.shape()).map_err(|message| ExecError::BadInput { name: name.clone(), message })?;
         slots[id.index()] = Some(Arc::new(canonical_input(tensor)));
     }
     for &id in graph.inputs() {

@@ -11,11 +11,7 @@ pub const CANONICAL_NAN: f32 = f32::from_bits(0x7FC0_0000);
 #[inline(always)]
 pub fn flush(x: f32) -> f32 {
     let bits = x.to_bits();
-    if bits & 0x7F80_0000 == 0 {
-        f32::from_bits(bits & 0x8000_0000)
-    } else {
-        x
-    }
+    if bits & 0x7F80_0000 == 0 { f32::from_bits(bits & 0x8000_0000) } else { x }
 }
 
 /// Flushes subnormals and replaces every NaN with [`CANONICAL_NAN`]: the form every
@@ -23,11 +19,7 @@ pub fn flush(x: f32) -> f32 {
 #[inline(always)]
 pub fn canonical(x: f32) -> f32 {
     let bits = x.to_bits();
-    if bits & 0x7FFF_FFFF > 0x7F80_0000 {
-        CANONICAL_NAN
-    } else {
-        flush(x)
-    }
+    if bits & 0x7FFF_FFFF > 0x7F80_0000 { CANONICAL_NAN } else { flush(x) }
 }
 
 /// Applies [`canonical`] to every element.

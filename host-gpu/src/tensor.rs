@@ -159,14 +159,9 @@ impl Tensor {
     /// # Errors
     /// [`TensorError::LengthMismatch`] or [`TensorError::ShapeOverflow`].
     pub fn new(shape: Vec<usize>, data: TensorData) -> Result<Self, TensorError> {
-        let expected =
-            checked_numel(&shape).ok_or_else(|| TensorError::ShapeOverflow(shape.clone()))?;
+        let expected = checked_numel(&shape).ok_or_else(|| TensorError::ShapeOverflow(shape.clone()))?;
         if expected != data.len() {
-            return Err(TensorError::LengthMismatch {
-                shape,
-                expected,
-                actual: data.len(),
-            });
+            return Err(TensorError::LengthMismatch { shape, expected, actual: data.len() });
         }
         Ok(Tensor { shape, data })
     }
@@ -189,10 +184,7 @@ impl Tensor {
 
     /// A scalar (rank-0) f32 tensor.
     pub fn scalar_f32(value: f32) -> Self {
-        Tensor {
-            shape: Vec::new(),
-            data: TensorData::F32(vec![value]),
-        }
+        Tensor { shape: Vec::new(), data: TensorData::F32(vec![value]) }
     }
 
     /// A tensor of `dtype` and `shape` filled with zeros (false for bool).
@@ -263,10 +255,7 @@ impl Tensor {
     pub fn as_f32(&self) -> Result<&[f32], TensorError> {
         match &self.data {
             TensorData::F32(v) => Ok(v),
-            other => Err(TensorError::WrongDType {
-                expected: DType::F32,
-                actual: other.dtype(),
-            }),
+            other => Err(TensorError::WrongDType { expected: DType::F32, actual: other.dtype() }),
         }
     }
 
@@ -285,10 +274,7 @@ impl Tensor {
     pub fn as_i64(&self) -> Result<&[i64], TensorError> {
         match &self.data {
             TensorData::I64(v) => Ok(v),
-            other => Err(TensorError::WrongDType {
-                expected: DType::I64,
-                actual: other.dtype(),
-            }),
+            other => Err(TensorError::WrongDType { expected: DType::I64, actual: other.dtype() }),
         }
     }
 
@@ -299,10 +285,7 @@ impl Tensor {
     pub fn as_bool(&self) -> Result<&[bool], TensorError> {
         match &self.data {
             TensorData::Bool(v) => Ok(v),
-            other => Err(TensorError::WrongDType {
-                expected: DType::Bool,
-                actual: other.dtype(),
-            }),
+            other => Err(TensorError::WrongDType { expected: DType::Bool, actual: other.dtype() }),
         }
     }
 
@@ -317,10 +300,7 @@ impl Tensor {
             TensorData::I8(v) => v.iter().map(|&x| i64::from(x)).collect(),
             TensorData::U8(v) => v.iter().map(|&x| i64::from(x)).collect(),
             other => {
-                return Err(TensorError::WrongDType {
-                    expected: DType::I64,
-                    actual: other.dtype(),
-                });
+                return Err(TensorError::WrongDType { expected: DType::I64, actual: other.dtype() });
             }
         })
     }
@@ -332,14 +312,8 @@ impl Tensor {
             return false;
         }
         match (&self.data, &other.data) {
-            (TensorData::F32(a), TensorData::F32(b)) => a
-                .iter()
-                .map(|x| x.to_bits())
-                .eq(b.iter().map(|x| x.to_bits())),
-            (TensorData::F16(a), TensorData::F16(b)) => a
-                .iter()
-                .map(|x| x.to_bits())
-                .eq(b.iter().map(|x| x.to_bits())),
+            (TensorData::F32(a), TensorData::F32(b)) => a.iter().map(|x| x.to_bits()).eq(b.iter().map(|x| x.to_bits())),
+            (TensorData::F16(a), TensorData::F16(b)) => a.iter().map(|x| x.to_bits()).eq(b.iter().map(|x| x.to_bits())),
             (a, b) => a == b,
         }
     }
@@ -358,14 +332,7 @@ mod tests {
     #[test]
     fn rejects_length_mismatch() {
         let err = Tensor::from_f32(vec![2, 3], vec![0.0; 5]).unwrap_err();
-        assert_eq!(
-            err,
-            TensorError::LengthMismatch {
-                shape: vec![2, 3],
-                expected: 6,
-                actual: 5
-            }
-        );
+        assert_eq!(err, TensorError::LengthMismatch { shape: vec![2, 3], expected: 6, actual: 5 });
     }
 
     #[test]

@@ -25,9 +25,7 @@ pub enum BackendError {
     #[error("unknown backend (expected auto, cpu or gpu): {0:?}")]
     Unknown(String),
     /// The GPU was required but the wgpu executor is not available.
-    #[error(
-        "the gpu backend is not available yet: the wgpu executor lands with the next issue; use --backend cpu"
-    )]
+    #[error("the gpu backend is not available yet: the wgpu executor lands with the next issue; use --backend cpu")]
     GpuUnavailable,
 }
 

@@ -52,10 +52,7 @@ impl Fact {
 
     /// A fact with a fully known shape.
     pub fn fixed(dtype: DType, shape: &[usize]) -> Self {
-        Fact {
-            dtype,
-            shape: Some(shape.iter().map(|&d| Dim::Fixed(d)).collect()),
-        }
+        Fact { dtype, shape: Some(shape.iter().map(|&d| Dim::Fixed(d)).collect()) }
     }
 
     /// The fact describing a concrete tensor.
@@ -82,18 +79,13 @@ impl Fact {
             return Ok(());
         };
         if dims.len() != shape.len() {
-            return Err(format!(
-                "expected rank {} ({self}), got shape {shape:?}",
-                dims.len()
-            ));
+            return Err(format!("expected rank {} ({self}), got shape {shape:?}", dims.len()));
         }
         for (i, (dim, &actual)) in dims.iter().zip(shape).enumerate() {
             if let Dim::Fixed(expected) = dim
                 && *expected != actual
             {
-                return Err(format!(
-                    "dimension {i} must be {expected} ({self}), got shape {shape:?}"
-                ));
+                return Err(format!("dimension {i} must be {expected} ({self}), got shape {shape:?}"));
             }
         }
         Ok(())

@@ -19,11 +19,8 @@ pub(super) fn infer_and_fold(graph: &mut Graph) -> Result<(), GraphError> {
     let nodes = std::mem::take(&mut graph.nodes);
     let mut kept = Vec::with_capacity(nodes.len());
     for node in nodes {
-        let node_error = |message: String| GraphError::Node {
-            node: node.name.clone(),
-            op: node.op.kind_name(),
-            message,
-        };
+        let node_error =
+            |message: String| GraphError::Node { node: node.name.clone(), op: node.op.kind_name(), message };
         if let Some(value) = fold_node(graph, &node).map_err(node_error)? {
             graph.values[node.output.index()].fact = Fact::of_tensor(&value);
             graph.constants.insert(node.output, Arc::new(value));
@@ -51,21 +48,14 @@ fn fold_node(graph: &Graph, node: &Node) -> Result<Option<Tensor>, String> {
     if let Op::Shape { start, end } = node.op
         && let Some(dims) = graph.values[node.inputs[0].index()].fact.concrete_shape()
     {
-        return ops::shape::shape_of(start, end, &dims)
-            .map(Some)
-            .map_err(|e| e.to_string());
+        return ops::shape::shape_of(start, end, &dims).map(Some).map_err(|e| e.to_string());
     }
-    let Some(inputs) = node
-        .inputs
-        .iter()
-        .map(|id| graph.constants.get(id).map(Arc::as_ref))
-        .collect::<Option<Vec<_>>>()
+    let Some(inputs) =
+        node.inputs.iter().map(|id| graph.constants.get(id).map(Arc::as_ref)).collect::<Option<Vec<_>>>()
     else {
         return Ok(None);
     };
-    ops::eval(&node.op, &inputs)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    ops::eval(&node.op, &inputs).map(Some).map_err(|e| e.to_string())
 }
 
 /// Drops nodes and constants that no graph output depends on.

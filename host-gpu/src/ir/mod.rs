@@ -143,11 +143,7 @@ impl Graph {
 
     /// Number of constants and the total bytes they hold.
     pub fn constant_stats(&self) -> (usize, usize) {
-        let bytes = self
-            .constants
-            .values()
-            .map(|t| t.len() * t.dtype().size_of())
-            .sum();
+        let bytes = self.constants.values().map(|t| t.len() * t.dtype().size_of()).sum();
         (self.constants.len(), bytes)
     }
 
@@ -182,16 +178,9 @@ impl Graph {
                 .iter()
                 .copied()
                 .find(|&id| graph.values[id.index()].name == *name)
-                .ok_or_else(|| GraphError::Input {
-                    name: (*name).to_owned(),
-                    message: "no such input".into(),
-                })?;
+                .ok_or_else(|| GraphError::Input { name: (*name).to_owned(), message: "no such input".into() })?;
             let fact = &mut graph.values[id.index()].fact;
-            fact.check_shape(shape)
-                .map_err(|message| GraphError::Input {
-                    name: (*name).to_owned(),
-                    message,
-                })?;
+            fact.check_shape(shape).map_err(|message| GraphError::Input { name: (*name).to_owned(), message })?;
             fact.shape = Some(shape.iter().map(|&d| Dim::Fixed(d)).collect());
         }
         fold::infer_and_fold(&mut graph)?;
@@ -202,20 +191,10 @@ impl Graph {
 impl fmt::Display for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for &id in &self.inputs {
-            writeln!(
-                f,
-                "input  {} {}",
-                self.values[id.index()].name,
-                self.values[id.index()].fact
-            )?;
+            writeln!(f, "input  {} {}", self.values[id.index()].name, self.values[id.index()].fact)?;
         }
         for &id in &self.outputs {
-            writeln!(
-                f,
-                "output {} {}",
-                self.values[id.index()].name,
-                self.values[id.index()].fact
-            )?;
+            writeln!(f, "output {} {}", self.values[id.index()].name, self.values[id.index()].fact)?;
         }
         Ok(())
     }
@@ -253,10 +232,7 @@ impl GraphBuilder {
             return id;
         }
         let id = ValueId(u32::try_from(self.values.len()).unwrap_or(u32::MAX));
-        self.values.push(Value {
-            name: name.to_owned(),
-            fact: Fact::unknown(DType::F32),
-        });
+        self.values.push(Value { name: name.to_owned(), fact: Fact::unknown(DType::F32) });
         self.defined.push(false);
         self.by_name.insert(name.to_owned(), id);
         id
@@ -289,8 +265,7 @@ impl GraphBuilder {
     pub fn constant(&mut self, name: &str, tensor: Tensor) -> Result<ValueId, GraphError> {
         let id = self.define(name)?;
         self.values[id.index()].fact = Fact::of_tensor(&tensor);
-        self.constants
-            .insert(id, Arc::new(crate::cpu::canonical_input(tensor)));
+        self.constants.insert(id, Arc::new(crate::cpu::canonical_input(tensor)));
         Ok(id)
     }
 
@@ -301,12 +276,7 @@ impl GraphBuilder {
 
     /// Adds a node reading values by name and defining `output`.
     pub fn node(&mut self, name: &str, op: Op, inputs: Vec<String>, output: &str) {
-        self.nodes.push(PendingNode {
-            name: name.to_owned(),
-            op,
-            inputs,
-            output: output.to_owned(),
-        });
+        self.nodes.push(PendingNode { name: name.to_owned(), op, inputs, output: output.to_owned() });
     }
 
     /// Marks a value as a graph output.
@@ -328,24 +298,12 @@ impl GraphBuilder {
         let mut nodes = Vec::with_capacity(pending.len());
         for p in &pending {
             let output = self.define(&p.output)?;
-            nodes.push(Node {
-                name: p.name.clone(),
-                op: p.op.clone(),
-                inputs: Vec::new(),
-                output,
-            });
+            nodes.push(Node { name: p.name.clone(), op: p.op.clone(), inputs: Vec::new(), output });
         }
         for (node, p) in nodes.iter_mut().zip(&pending) {
             for input in &p.inputs {
-                let id = self
-                    .by_name
-                    .get(input.as_str())
-                    .copied()
-                    .filter(|id| self.defined[id.index()]);
-                let id = id.ok_or_else(|| GraphError::UndefinedValue {
-                    node: p.name.clone(),
-                    value: input.clone(),
-                })?;
+                let id = self.by_name.get(input.as_str()).copied().filter(|id| self.defined[id.index()]);
+                let id = id.ok_or_else(|| GraphError::UndefinedValue { node: p.name.clone(), value: input.clone() })?;
                 node.inputs.push(id);
             }
         }

@@ -19,9 +19,7 @@ pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, O
             (1, y) => y,
             (x, 1) => x,
             _ => {
-                return Err(OpError::new(format!(
-                    "shapes {a:?} and {b:?} do not broadcast"
-                )));
+                return Err(OpError::new(format!("shapes {a:?} and {b:?} do not broadcast")));
             }
         });
     }
@@ -119,10 +117,7 @@ mod tests {
 
     #[test]
     fn broadcasts_like_numpy() {
-        assert_eq!(
-            broadcast_shapes(&[2, 1, 3], &[4, 1]).unwrap(),
-            vec![2, 4, 3]
-        );
+        assert_eq!(broadcast_shapes(&[2, 1, 3], &[4, 1]).unwrap(), vec![2, 4, 3]);
         assert_eq!(broadcast_shapes(&[], &[5]).unwrap(), vec![5]);
         assert!(broadcast_shapes(&[2, 3], &[4, 3]).is_err());
     }
@@ -130,8 +125,7 @@ mod tests {
     #[test]
     fn symbolic_dims_survive() {
         let s = Dim::Symbol("seq".into());
-        let out =
-            broadcast_dims(&[Dim::Fixed(1), s.clone()], &[Dim::Fixed(4), Dim::Fixed(1)]).unwrap();
+        let out = broadcast_dims(&[Dim::Fixed(1), s.clone()], &[Dim::Fixed(4), Dim::Fixed(1)]).unwrap();
         assert_eq!(out, vec![Dim::Fixed(4), s]);
     }
 
@@ -142,16 +136,6 @@ mod tests {
         let b = broadcast_strides(&[3], &out);
         let mut seen = Vec::new();
         for_each_offset(&out, [&a, &b], |i, [oa, ob]| seen.push((i, oa, ob)));
-        assert_eq!(
-            seen,
-            vec![
-                (0, 0, 0),
-                (1, 1, 1),
-                (2, 2, 2),
-                (3, 3, 0),
-                (4, 4, 1),
-                (5, 5, 2)
-            ]
-        );
+        assert_eq!(seen, vec![(0, 0, 0), (1, 1, 1), (2, 2, 2), (3, 3, 0), (4, 4, 1), (5, 5, 2)]);
     }
 }

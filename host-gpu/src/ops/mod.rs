@@ -48,15 +48,8 @@ impl From<TensorError> for OpError {
 /// Checks the input count of an op.
 pub(crate) fn expect_inputs<T>(inputs: &[T], min: usize, max: usize) -> Result<(), OpError> {
     if inputs.len() < min || inputs.len() > max {
-        let wanted = if min == max {
-            min.to_string()
-        } else {
-            format!("{min} to {max}")
-        };
-        return Err(OpError::new(format!(
-            "expected {wanted} inputs, got {}",
-            inputs.len()
-        )));
+        let wanted = if min == max { min.to_string() } else { format!("{min} to {max}") };
+        return Err(OpError::new(format!("expected {wanted} inputs, got {}", inputs.len())));
     }
     Ok(())
 }
@@ -66,12 +59,9 @@ pub(crate) fn normalize_axis(axis: i64, rank: usize) -> Result<usize, OpError> {
     let r = i64::try_from(rank).map_err(|_| OpError::new("rank too large"))?;
     let a = if axis < 0 { axis + r } else { axis };
     if a < 0 || a >= r {
-        return Err(OpError::new(format!(
-            "axis {axis} is out of range for rank {rank}"
-        )));
+        return Err(OpError::new(format!("axis {axis} is out of range for rank {rank}")));
     }
-    usize::try_from(a)
-        .map_err(|_| OpError::new(format!("axis {axis} is out of range for rank {rank}")))
+    usize::try_from(a).map_err(|_| OpError::new(format!("axis {axis} is out of range for rank {rank}")))
 }
 
 /// Output fact of `op` given what is known of its inputs.
@@ -90,11 +80,7 @@ pub fn infer(op: &Op, inputs: &[InferInput<'_>]) -> Result<Fact, OpError> {
         Op::Pool(attrs) => pool::infer(attrs, inputs),
         Op::Softmax { axis } => softmax::infer(*axis, inputs),
         Op::LayerNorm { axis, .. } => norm::infer_layer_norm(*axis, inputs),
-        Op::Reduce {
-            kind,
-            axes,
-            keepdims,
-        } => reduce::infer(*kind, axes, *keepdims, inputs),
+        Op::Reduce { kind, axes, keepdims } => reduce::infer(*kind, axes, *keepdims, inputs),
         Op::Shape { start, end } => shape::infer_shape(*start, *end, inputs),
         Op::Reshape { allowzero } => shape::infer_reshape(*allowzero, inputs),
         Op::Transpose { perm } => shape::infer_transpose(perm, inputs),
@@ -127,11 +113,7 @@ pub fn eval(op: &Op, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
         Op::Pool(attrs) => pool::eval(attrs, inputs),
         Op::Softmax { axis } => softmax::eval(*axis, inputs),
         Op::LayerNorm { axis, epsilon } => norm::eval_layer_norm(*axis, *epsilon, inputs),
-        Op::Reduce {
-            kind,
-            axes,
-            keepdims,
-        } => reduce::eval(*kind, axes, *keepdims, inputs),
+        Op::Reduce { kind, axes, keepdims } => reduce::eval(*kind, axes, *keepdims, inputs),
         Op::Shape { start, end } => shape::eval_shape(*start, *end, inputs),
         Op::Reshape { allowzero } => shape::eval_reshape(*allowzero, inputs),
         Op::Transpose { perm } => shape::eval_transpose(perm, inputs),

@@ -16,10 +16,6 @@ pub(crate) fn infer_layer_norm(axis: i64, inputs: &[InferInput<'_>]) -> Result<F
     Err(OpError::new("not implemented yet"))
 }
 
-pub(crate) fn eval_layer_norm(
-    axis: i64,
-    epsilon: f32,
-    inputs: &[&Tensor],
-) -> Result<Tensor, OpError> {
+pub(crate) fn eval_layer_norm(axis: i64, epsilon: f32, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
     Err(OpError::new("not implemented yet"))
 }

@@ -13,11 +13,6 @@ pub(crate) fn infer(
     Err(OpError::new("not implemented yet"))
 }
 
-pub(crate) fn eval(
-    kind: ReduceKind,
-    axes: &[i64],
-    keepdims: bool,
-    inputs: &[&Tensor],
-) -> Result<Tensor, OpError> {
+pub(crate) fn eval(kind: ReduceKind, axes: &[i64], keepdims: bool, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
     Err(OpError::new("not implemented yet"))
 }

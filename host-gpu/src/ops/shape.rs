@@ -4,19 +4,11 @@ use super::{InferInput, OpError};
 use crate::ir::*;
 use crate::tensor::*;
 
-pub(crate) fn infer_shape(
-    start: i64,
-    end: Option<i64>,
-    inputs: &[InferInput<'_>],
-) -> Result<Fact, OpError> {
+pub(crate) fn infer_shape(start: i64, end: Option<i64>, inputs: &[InferInput<'_>]) -> Result<Fact, OpError> {
     Err(OpError::new("not implemented yet"))
 }
 
-pub(crate) fn eval_shape(
-    start: i64,
-    end: Option<i64>,
-    inputs: &[&Tensor],
-) -> Result<Tensor, OpError> {
+pub(crate) fn eval_shape(start: i64, end: Option<i64>, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
     Err(OpError::new("not implemented yet"))
 }
 
@@ -76,10 +68,7 @@ pub(crate) fn eval_gather(axis: i64, inputs: &[&Tensor]) -> Result<Tensor, OpErr
     Err(OpError::new("not implemented yet"))
 }
 
-pub(crate) fn infer_gather_nd(
-    batch_dims: usize,
-    inputs: &[InferInput<'_>],
-) -> Result<Fact, OpError> {
+pub(crate) fn infer_gather_nd(batch_dims: usize, inputs: &[InferInput<'_>]) -> Result<Fact, OpError> {
     Err(OpError::new("not implemented yet"))
 }
 
