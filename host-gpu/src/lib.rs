@@ -10,6 +10,7 @@
 
 pub mod cpu;
 pub mod ir;
+pub mod npy;
 pub mod numerics;
 pub mod onnx;
 pub mod ops;
