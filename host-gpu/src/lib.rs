@@ -15,6 +15,8 @@ pub mod numerics;
 pub mod onnx;
 pub mod ops;
 pub mod tensor;
+#[cfg(test)]
+mod testutil;
 
 pub use cpu::{CpuExecutor, ExecError};
 pub use ir::{Graph, GraphError};

@@ -1,1 +1,0 @@
-//! ONNX import (stub, being written).

@@ -1,0 +1,140 @@
+//! The per-element functions of the elementwise family, one monomorphized loop per op.
+
+use super::{Zip, map_f32};
+use crate::ir::{BinaryOp, UnaryOp};
+use crate::numerics::{self, canonical};
+use crate::ops::OpError;
+use crate::tensor::TensorData;
+
+/// `1/6` rounded to f32: the slope of `HardSwish`.
+const ONE_SIXTH: f32 = f32::from_bits(0x3E2A_AAAB);
+
+/// `clamp(alpha * x + beta, 0, 1)`, NaN propagating.
+#[inline(always)]
+pub(super) fn hard_sigmoid(x: f32, alpha: f32, beta: f32) -> f32 {
+    numerics::max(0.0, numerics::min(1.0, numerics::add(numerics::mul(alpha, x), beta)))
+}
+
+/// Applies a float → float unary op.
+pub(super) fn unary_f32(op: UnaryOp, v: &[f32]) -> Result<Vec<f32>, OpError> {
+    Ok(match op {
+        UnaryOp::Identity => v.to_vec(),
+        UnaryOp::Neg => map_f32(v, |x| canonical(-x)),
+        UnaryOp::Abs => map_f32(v, |x| canonical(f32::from_bits(x.to_bits() & 0x7FFF_FFFF))),
+        UnaryOp::Relu => map_f32(v, |x| numerics::max(x, 0.0)),
+        UnaryOp::Sigmoid => map_f32(v, numerics::sigmoid),
+        UnaryOp::HardSigmoid { alpha, beta } => map_f32(v, |x| hard_sigmoid(x, alpha, beta)),
+        UnaryOp::HardSwish => map_f32(v, |x| numerics::mul(x, hard_sigmoid(x, ONE_SIXTH, 0.5))),
+        UnaryOp::Tanh => map_f32(v, numerics::tanh),
+        UnaryOp::Erf => map_f32(v, numerics::erf),
+        UnaryOp::Exp => map_f32(v, numerics::exp),
+        UnaryOp::Log => map_f32(v, numerics::log),
+        UnaryOp::Sqrt => map_f32(v, numerics::sqrt),
+        UnaryOp::Reciprocal => map_f32(v, numerics::reciprocal),
+        UnaryOp::Clip { min, max } => map_f32(v, |x| numerics::max(min, numerics::min(max, x))),
+        UnaryOp::Floor => map_f32(v, |x| canonical(x.floor())),
+        UnaryOp::Ceil => map_f32(v, |x| canonical(x.ceil())),
+        UnaryOp::Not | UnaryOp::IsNaN => return Err(OpError::new(format!("{op:?} does not map f32 to f32"))),
+    })
+}
+
+/// Applies a float binary op; comparisons give bool. IEEE comparisons: NaN compares
+/// unequal and unordered, `+0 == -0`.
+pub(super) fn binary_f32(op: BinaryOp, zip: &Zip<'_>, x: &[f32], y: &[f32]) -> Result<TensorData, OpError> {
+    Ok(match op {
+        BinaryOp::Add => TensorData::F32(zip.apply(x, y, |a, b| canonical(a + b))),
+        BinaryOp::Sub => TensorData::F32(zip.apply(x, y, |a, b| canonical(a - b))),
+        BinaryOp::Mul => TensorData::F32(zip.apply(x, y, |a, b| canonical(a * b))),
+        BinaryOp::Div => TensorData::F32(zip.apply(x, y, numerics::div)),
+        BinaryOp::Pow => TensorData::F32(zip.apply(x, y, |a, b| numerics::exp(numerics::mul(b, numerics::log(a))))),  // TODO(lead): numerics::pow
+        BinaryOp::Max => TensorData::F32(zip.apply(x, y, numerics::max)),
+        BinaryOp::Min => TensorData::F32(zip.apply(x, y, numerics::min)),
+        BinaryOp::Equal => TensorData::Bool(zip.apply(x, y, |a, b| a == b)),
+        BinaryOp::Less => TensorData::Bool(zip.apply(x, y, |a, b| a < b)),
+        BinaryOp::LessOrEqual => TensorData::Bool(zip.apply(x, y, |a, b| a <= b)),
+        BinaryOp::Greater => TensorData::Bool(zip.apply(x, y, |a, b| a > b)),
+        BinaryOp::GreaterOrEqual => TensorData::Bool(zip.apply(x, y, |a, b| a >= b)),
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => return Err(unsupported(op, "f32")),
+    })
+}
+
+/// The integer types binary ops support, with the exact operations they need.
+pub(super) trait WrappingInt: Copy + Default + Ord + Send + Sync {
+    /// Zero.
+    const ZERO: Self;
+    /// Two's complement sum.
+    fn add(self, other: Self) -> Self;
+    /// Two's complement difference.
+    fn sub(self, other: Self) -> Self;
+    /// Two's complement product.
+    fn mul(self, other: Self) -> Self;
+    /// Quotient truncated toward zero (the divisor is checked nonzero beforehand).
+    fn div(self, other: Self) -> Self;
+    /// `self` to a non-negative power, wrapping.
+    fn pow(self, exponent: Self) -> Self;
+}
+
+macro_rules! wrapping_int {
+    ($t:ty) => {
+        impl WrappingInt for $t {
+            const ZERO: Self = 0;
+            fn add(self, other: Self) -> Self {
+                self.wrapping_add(other)
+            }
+            fn sub(self, other: Self) -> Self {
+                self.wrapping_sub(other)
+            }
+            fn mul(self, other: Self) -> Self {
+                self.wrapping_mul(other)
+            }
+            fn div(self, other: Self) -> Self {
+                self.checked_div(other).unwrap_or(Self::MIN)
+            }
+            fn pow(self, exponent: Self) -> Self {
+                self.wrapping_pow(u32::try_from(exponent).unwrap_or(u32::MAX))
+            }
+        }
+    };
+}
+wrapping_int!(i32);
+wrapping_int!(i64);
+
+/// Applies an integer binary op; `wrap` builds the value tensor data.
+pub(super) fn binary_int<T: WrappingInt>(
+    op: BinaryOp,
+    zip: &Zip<'_>,
+    x: &[T],
+    y: &[T],
+    wrap: fn(Vec<T>) -> TensorData,
+) -> Result<TensorData, OpError> {
+    Ok(match op {
+        BinaryOp::Add => wrap(zip.apply(x, y, T::add)),
+        BinaryOp::Sub => wrap(zip.apply(x, y, T::sub)),
+        BinaryOp::Mul => wrap(zip.apply(x, y, T::mul)),
+        BinaryOp::Div => wrap(zip.apply(x, y, T::div)),
+        BinaryOp::Pow => wrap(zip.apply(x, y, T::pow)),
+        BinaryOp::Max => wrap(zip.apply(x, y, Ord::max)),
+        BinaryOp::Min => wrap(zip.apply(x, y, Ord::min)),
+        BinaryOp::Equal => TensorData::Bool(zip.apply(x, y, |a, b| a == b)),
+        BinaryOp::Less => TensorData::Bool(zip.apply(x, y, |a, b| a < b)),
+        BinaryOp::LessOrEqual => TensorData::Bool(zip.apply(x, y, |a, b| a <= b)),
+        BinaryOp::Greater => TensorData::Bool(zip.apply(x, y, |a, b| a > b)),
+        BinaryOp::GreaterOrEqual => TensorData::Bool(zip.apply(x, y, |a, b| a >= b)),
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => return Err(unsupported(op, "integer")),
+    })
+}
+
+/// Applies a logical op (or `Equal`) to bools.
+pub(super) fn binary_bool(op: BinaryOp, zip: &Zip<'_>, x: &[bool], y: &[bool]) -> Result<TensorData, OpError> {
+    Ok(TensorData::Bool(match op {
+        BinaryOp::And => zip.apply(x, y, |a, b| a && b),
+        BinaryOp::Or => zip.apply(x, y, |a, b| a || b),
+        BinaryOp::Xor => zip.apply(x, y, |a, b| a != b),
+        BinaryOp::Equal => zip.apply(x, y, |a, b| a == b),
+        _ => return Err(unsupported(op, "bool")),
+    }))
+}
+
+fn unsupported(op: BinaryOp, what: &str) -> OpError {
+    OpError::new(format!("{op:?} is not defined on {what} inputs"))
+}
