@@ -1,2 +1,110 @@
-//! The `wasmnn` command-line tool (stub).
-fn main() {}
+//! The `wasmnn` command-line tool. It stays thin: it parses arguments into typed structs
+//! and each subcommand (one module under `commands/`) calls the library crates.
+//!
+//! Exit codes: 0 on success; 1 on any error, printed to stderr as one line `error: …`
+//! with its whole cause chain; 2 on command-line usage errors (printed by clap).
+//! Logs go to stderr: warnings by default, more with `-v`/`-vv`/`-vvv`, or as `RUST_LOG`
+//! says.
+
+mod commands;
+mod progress;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{ArgAction, Parser, Subcommand};
+use wasmnn_runtime::Backend;
+
+use crate::commands::{Globals, model_inspect, model_run, models_fetch, models_list};
+
+/// Verifiable, sandboxed inference functions.
+#[derive(Debug, Parser)]
+#[command(name = "wasmnn", version, about)]
+struct Cli {
+    /// Log more to stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Executor for model graphs: auto (the GPU if an adapter passes the self-test, else the
+    /// CPU), cpu or gpu.
+    #[arg(long, global = true, default_value = "auto", value_name = "auto|cpu|gpu")]
+    backend: Backend,
+    /// Model cache folder [default: $WASMNN_MODEL_CACHE, else $XDG_CACHE_HOME/wasmnn/models,
+    /// else ~/.cache/wasmnn/models].
+    #[arg(long, global = true, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The known models: list them or fetch them into the cache.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// One model (a .onnx file or a known model's name): inspect or run it.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// List the known models, their sources and digests, and whether they are cached.
+    List,
+    /// Fetch known models into the cache and print their paths.
+    Fetch(models_fetch::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Print a model's inputs, outputs, op counts, constants and metadata.
+    Inspect(model_inspect::Args),
+    /// Run a model on .npy inputs and write its outputs as .npy files.
+    Run(model_run::Args),
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    init_logging(cli.verbose)?;
+    let globals = Globals { backend: cli.backend, cache: cli.cache };
+    match cli.command {
+        Command::Models { command: ModelsCommand::List } => models_list::run(&globals),
+        Command::Models { command: ModelsCommand::Fetch(args) } => models_fetch::run(&args, &globals),
+        Command::Model { command: ModelCommand::Inspect(args) } => model_inspect::run(&args, &globals),
+        Command::Model { command: ModelCommand::Run(args) } => model_run::run(&args, &globals),
+    }
+}
+
+fn init_logging(verbose: u8) -> anyhow::Result<()> {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("cannot set up logging")
+}

