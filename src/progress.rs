@@ -22,6 +22,7 @@ impl FetchProgress {
         let bar = ProgressBar::new_spinner();
         bar.set_style(style(SPINNER_TEMPLATE));
         bar.set_message(format!("{name}: checking the cache"));
+        bar.enable_steady_tick(Duration::from_millis(100));
         FetchProgress { bar, name: name.to_owned() }
     }
 
@@ -31,7 +32,6 @@ impl FetchProgress {
             FetchEvent::Cached => self.bar.set_message(format!("{}: cached", self.name)),
             FetchEvent::Downloading { requirement } => {
                 self.bar.set_message(format!("{}: downloading {requirement}", self.name));
-                self.bar.enable_steady_tick(Duration::from_millis(100));
             }
             FetchEvent::Extracting { bytes_done, bytes_total } => {
                 if self.bar.length() != Some(bytes_total) {

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use wasmnn_host_gpu::ir::ValueId;
 use wasmnn_host_gpu::{Graph, onnx};
 
 use crate::commands::{Globals, resolve_model};
@@ -29,26 +30,29 @@ pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
 /// metadata.
 fn report(out: &mut impl Write, graph: &Graph) -> std::io::Result<()> {
     let (constants, constant_bytes) = graph.constant_stats();
-    writeln!(out, "inputs")?;
-    for &id in graph.inputs() {
-        let value = graph.value(id);
-        writeln!(out, "  {}  {}", value.name, value.fact)?;
-    }
-    writeln!(out, "outputs")?;
-    for &id in graph.outputs() {
-        let value = graph.value(id);
-        writeln!(out, "  {}  {}", value.name, value.fact)?;
+    let values = |ids: &[ValueId]| ids.iter().map(|&id| graph.value(id)).collect::<Vec<_>>();
+    let (inputs, outputs) = (values(graph.inputs()), values(graph.outputs()));
+    let width = inputs.iter().chain(&outputs).map(|v| v.name.len()).max().unwrap_or(0);
+    for (title, values) in [("inputs", &inputs), ("outputs", &outputs)] {
+        writeln!(out, "{title}")?;
+        for value in values {
+            writeln!(out, "  {:width$}  {}", value.name, value.fact)?;
+        }
     }
     writeln!(out, "nodes      {}", graph.nodes().len())?;
     writeln!(out, "constants  {constants} ({})", human_bytes(constant_bytes))?;
     writeln!(out, "ops")?;
-    let width = graph.op_counts().iter().map(|(op, _)| op.len()).max().unwrap_or(0);
-    for (op, count) in graph.op_counts() {
+    let op_counts = graph.op_counts();
+    let width = op_counts.iter().map(|(op, _)| op.len()).max().unwrap_or(0);
+    for (op, count) in op_counts {
         writeln!(out, "  {op:width$}  {count}")?;
     }
     writeln!(out, "metadata")?;
     for (key, value) in graph.metadata() {
         writeln!(out, "  {key}: {}", value.replace(['\r', '\n'], " "))?;
+    }
+    if graph.metadata().is_empty() {
+        writeln!(out, "  (none)")?;
     }
     Ok(())
 }

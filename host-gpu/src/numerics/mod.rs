@@ -173,9 +173,10 @@ fn clamp(v: f32, lo: f32, hi: f32) -> f32 {
 }
 
 /// `round_ties_even(v)` for |v| < 2^22: adding 1.5·2^23 rounds `v` to an integer (ties to
-/// even, IEEE round-to-nearest) and subtracting it back is exact. Same bits as
-/// `f32::round_ties_even` (WGSL `round`), which is a library call on baseline x86-64
-/// and would stop the kernels from vectorizing.
+/// even, IEEE round-to-nearest) and subtracting it back is exact. The same value as
+/// `f32::round_ties_even` (WGSL `round`), except that a zero result is always +0; it
+/// avoids the library call that `round_ties_even` is on baseline x86-64, which would stop
+/// the kernels from vectorizing.
 #[inline(always)]
 fn round_small(v: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0;
@@ -340,6 +341,7 @@ pub fn exp(x: f32) -> f32 {
     // Never subnormal: xc is 0 or normal; k is an integer, so k·LN2_HI and k·LN2_LO are 0
     // or at least 1.4e-6; with k ≠ 0 both differences take operands of at least 2^-43, so
     // they are 0 or at least 2^-66 (with k = 0 they are xc itself).
+    // The sign of a zero k never matters: then r = xc, and a zero r is replaced by +0.
     let k = round_small(mul_n(xc, LOG2E));
     let r = sub_n(sub_n(xc, mul_n(k, LN2_HI)), mul_n(k, LN2_LO));
     // Below 2^-25, 1 + r rounds to 1 anyway; zeroing such r keeps every later operand 0

@@ -570,3 +570,29 @@ proptest! {
         prop_assert!(verdict.is_ok(), "{}", verdict.unwrap_err());
     }
 }
+
+#[test]
+fn exact_results() {
+    for n in 1..=4096u16 {
+        let v = f32::from(n);
+        assert_eq!(sqrt(v * v), v, "sqrt({})", v * v);
+    }
+    for k in -126..=126i32 {
+        let (x, inv) = (pow2(k), pow2(-k));
+        assert_eq!((reciprocal(x), reciprocal(-x)), (inv, -inv), "reciprocal(2^{k})");
+    }
+    for k in -63..=63i32 {
+        assert_eq!((rsqrt(pow2(2 * k)), sqrt(pow2(2 * k))), (pow2(-k), pow2(k)), "4^{k}");
+    }
+    assert_eq!(exp(0.0), 1.0);
+    assert_eq!(log(1.0), 0.0);
+}
+
+/// Equal values; a zero result may carry the other sign, which `exp` does not depend on.
+#[test]
+fn round_small_is_round_ties_even() {
+    let below_2_22 = (0u32..0x4A80_0000).step_by(257).flat_map(|b| [b, b | 0x8000_0000]);
+    for v in below_2_22.chain([0x3F00_0000, 0x3FC0_0000, 0x4020_0000, 0xBF00_0000]).map(f32::from_bits) {
+        assert_eq!(round_small(v), v.round_ties_even(), "{v:e}");
+    }
+}

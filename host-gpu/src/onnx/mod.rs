@@ -3,10 +3,10 @@
 //! Steps ([`load`]):
 //! 1. decode the `ModelProto` with prost (`proto` declares the fields read);
 //! 2. read the opset of each domain; the default domain's opset selects op semantics;
-//! 3. convert the initializers to constants (`tensor`) and copy the metadata;
-//! 4. declare the graph inputs that are not initializers, with dtype and symbolic shape;
-//! 5. look up every node in the op table (`ops`), collecting *every* unsupported
-//!    `(op_type, domain, opset, node)` into one error before lowering anything;
+//! 3. look up every node in the op table (`ops`), collecting *every* unsupported
+//!    `(op_type, domain, opset, node)` into one error before converting anything;
+//! 4. convert the initializers to constants (`tensor`) and copy the metadata;
+//! 5. declare the graph inputs that are not initializers, with dtype and symbolic shape;
 //! 6. lower each node to IR nodes (the only place ONNX op names and attributes are read);
 //! 7. mark the outputs and build the graph (inference and constant folding).
 
@@ -118,10 +118,10 @@ impl fmt::Display for UnsupportedList<'_> {
 
 /// Oldest default-domain opset the importer reads (older ones carry legacy broadcast and
 /// `is_test`/`spatial` attributes).
-pub(crate) const MIN_OPSET: i64 = 7;
+const MIN_OPSET: i64 = 7;
 /// Newest default-domain opset the importer reads; the supported ops changed only their
 /// type lists up to here.
-pub(crate) const MAX_OPSET: i64 = 25;
+const MAX_OPSET: i64 = 25;
 
 /// Imports an ONNX model from its bytes.
 ///
@@ -146,13 +146,14 @@ fn import(model: ModelProto) -> Result<Graph, OnnxError> {
     let opsets: HashMap<&str, i64> = model
         .opset_import
         .iter()
-        .map(|o| (if o.domain == "ai.onnx" { "" } else { o.domain.as_str() }, o.version))
+        .map(|o| (canonical_domain(&o.domain), o.version))
         .collect();
     let opset = *opsets.get("").ok_or_else(|| {
         OnnxError::Model(format!("no opset imported for the default domain (ir version {})", model.ir_version))
     })?;
     let graph = model.graph.ok_or_else(|| OnnxError::Model("the model has no graph".to_owned()))?;
     let GraphProto { node: nodes, initializer, input, output, .. } = graph;
+    check_supported(&nodes, &opsets)?;
     let mut lowering = Lowering::new(
         nodes.iter().flat_map(|n| n.input.iter().chain(&n.output)).chain(input.iter().chain(&output).map(|v| &v.name)),
     );
@@ -168,7 +169,6 @@ fn import(model: ModelProto) -> Result<Graph, OnnxError> {
             lowering.input(&info.name, input_fact(info)?)?;
         }
     }
-    check_supported(&nodes, &opsets)?;
     lower_nodes(&nodes, opset, &output, &mut lowering)?;
     for info in &output {
         lowering.output(&info.name);
@@ -205,6 +205,11 @@ fn input_fact(info: &ValueInfoProto) -> Result<Fact, OnnxError> {
     Ok(Fact { dtype, shape: Some(dims) })
 }
 
+/// `""` for the default domain, which may also be spelled `"ai.onnx"`.
+fn canonical_domain(domain: &str) -> &str {
+    if domain == "ai.onnx" { "" } else { domain }
+}
+
 /// The name used for a node in messages: its own, or `<op_type>_<index>`.
 fn node_name(node: &NodeProto, index: usize) -> String {
     if node.name.is_empty() { format!("{}_{index}", node.op_type) } else { node.name.clone() }
@@ -216,7 +221,7 @@ fn check_supported(nodes: &[NodeProto], opsets: &HashMap<&str, i64>) -> Result<(
         .iter()
         .enumerate()
         .filter_map(|(index, node)| {
-            let domain = if node.domain == "ai.onnx" { "" } else { node.domain.as_str() };
+            let domain = canonical_domain(&node.domain);
             let opset = opsets.get(domain).copied().unwrap_or(0);
             ops::find(domain, &node.op_type, opset).is_none().then(|| UnsupportedOp {
                 op_type: node.op_type.clone(),
@@ -240,8 +245,11 @@ fn lower_nodes(
         nodes.iter().flat_map(|n| n.input.iter()).chain(outputs.iter().map(|o| &o.name)).map(String::as_str).collect();
     for (index, node) in nodes.iter().enumerate() {
         let name = node_name(node, index);
-        if let Some((i, extra)) = node.output.iter().enumerate().skip(1).find(|(_, o)| !o.is_empty() && read.contains(o.as_str())) {
-            let message = format!("only the first output of {} is supported, but output {i} is used: {extra:?}", node.op_type);
+        if let Some((i, extra)) =
+            node.output.iter().enumerate().skip(1).find(|(_, o)| !o.is_empty() && read.contains(o.as_str()))
+        {
+            let message =
+                format!("only the first output of {} is supported, but output {i} is used: {extra:?}", node.op_type);
             return Err(OnnxError::Invalid { node: name, message });
         }
         let Some(output) = node.output.first().filter(|o| !o.is_empty()) else {

@@ -72,7 +72,8 @@ fn parses_good_sources() {
 
 #[test]
 fn rejects_bad_sources() {
-    let cases: [(&str, fn(String) -> SourceError); 14] = [
+    type Variant = fn(String) -> SourceError;
+    let cases: [(&str, Variant); 14] = [
         ("https://x/y.onnx", SourceError::Scheme),
         ("pypi:pkg==1.0", SourceError::MissingPath),
         ("pypi:pkg#a/b", SourceError::MissingVersion),

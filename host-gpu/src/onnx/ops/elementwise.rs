@@ -25,10 +25,10 @@ pub(super) fn hard_sigmoid(n: &NodeCtx<'_>, l: &mut Lowering) -> Result<(), Onnx
 /// `training_mode` input, if given, must be a constant false.
 pub(super) fn dropout(n: &NodeCtx<'_>, l: &mut Lowering) -> Result<(), OnnxError> {
     n.expect_inputs(1, 3)?;
-    if let Some(mode) = constant_input(n, l, 2)? {
-        if mode.as_bool().map_or(true, |m| m.iter().any(|&b| b)) {
-            return Err(n.invalid("dropout in training mode is not supported"));
-        }
+    if let Some(mode) = constant_input(n, l, 2)?
+        && mode.as_bool().is_ok_and(|m| m.iter().any(|&b| b))
+    {
+        return Err(n.invalid("dropout in training mode is not supported"));
     }
     l.emit(n, Op::Unary(UnaryOp::Identity), &[n.required(0)?]);
     Ok(())

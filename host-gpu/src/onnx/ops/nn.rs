@@ -191,10 +191,9 @@ fn same_padding(
     if stride == 1 {
         return Ok(span - 1);
     }
-    let size = l
-        .fact(x)
-        .and_then(|f| f.shape.as_ref()?.get(2 + axis)?.fixed())
-        .ok_or_else(|| n.invalid("auto_pad SAME with stride > 1 needs a fixed input size: re-export with explicit pads"))?;
+    let size = l.fact(x).and_then(|f| f.shape.as_ref()?.get(2 + axis)?.fixed()).ok_or_else(|| {
+        n.invalid("auto_pad SAME with stride > 1 needs a fixed input size: re-export with explicit pads")
+    })?;
     let needed = size.div_ceil(stride).saturating_sub(1).checked_mul(stride).and_then(|s| s.checked_add(span));
     needed.map(|needed| needed.saturating_sub(size)).ok_or_else(|| n.invalid("window is too large"))
 }

@@ -2,14 +2,14 @@
 
 mod model;
 mod ops;
-mod tensor;
 mod scratch;
+mod tensor;
 
 use prost::Message;
 
 use super::proto::{
-    AttributeProto, DimValue, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeDimension, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto, attr_type, data_type,
+    AttributeProto, DimValue, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeDimension,
+    TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto, attr_type, data_type,
 };
 use crate::cpu::CpuExecutor;
 use crate::ir::Graph;
@@ -93,7 +93,12 @@ fn f32_info(name: &str, dims: &[&str]) -> ValueInfoProto {
     info(name, data_type::FLOAT, dims)
 }
 
-fn graph(nodes: Vec<NodeProto>, initializer: Vec<TensorProto>, input: Vec<ValueInfoProto>, outputs: &[&str]) -> GraphProto {
+fn graph(
+    nodes: Vec<NodeProto>,
+    initializer: Vec<TensorProto>,
+    input: Vec<ValueInfoProto>,
+    outputs: &[&str],
+) -> GraphProto {
     GraphProto {
         node: nodes,
         name: "test".to_owned(),

@@ -1,8 +1,8 @@
 //! Model-level import: decoding, inputs, metadata, unsupported-op reports, outputs, and
 //! robustness against corrupted files.
 
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 
 use super::{encode, f32_info, f32_tensor, float, graph, i64_tensor, info, int, load_err, load_graph, node};
 use crate::ir::{Dim, Fact};
@@ -26,7 +26,10 @@ fn declares_inputs_with_fixed_symbolic_and_unknown_dims() {
     let names: Vec<&str> = g.inputs().iter().map(|&id| g.value(id).name.as_str()).collect();
     assert_eq!(names, ["x", "ids"], "an input that is also an initializer is a constant");
     let x = &g.value(g.inputs()[0]).fact;
-    assert_eq!(x, &Fact { dtype: DType::F32, shape: Some(vec![Dim::Symbol("batch".into()), Dim::Unknown, Dim::Fixed(4)]) });
+    assert_eq!(
+        x,
+        &Fact { dtype: DType::F32, shape: Some(vec![Dim::Symbol("batch".into()), Dim::Unknown, Dim::Fixed(4)]) }
+    );
     assert_eq!(g.value(g.inputs()[1]).fact, Fact::fixed(DType::I64, &[4]));
 }
 
@@ -64,8 +67,8 @@ fn reports_every_unsupported_op_at_once() {
         // A supported node with a bad attribute is not reported before the unsupported ones.
         node("Concat", &["x"], &["e"], vec![]),
     ];
-    let mut model = ModelProto::decode(encode(15, graph(nodes, vec![], vec![f32_info("x", &[])], &["e"])).as_slice())
-        .unwrap();
+    let mut model =
+        ModelProto::decode(encode(15, graph(nodes, vec![], vec![f32_info("x", &[])], &["e"])).as_slice()).unwrap();
     model.opset_import.push(OperatorSetIdProto { domain: "com.microsoft".into(), version: 1 });
     let Err(OnnxError::Unsupported(ops)) = load(&model.encode_to_vec()) else { panic!("expected unsupported ops") };
     let op = |op_type: &str, domain: &str, opset, node: &str| UnsupportedOp {

@@ -27,12 +27,8 @@ fn gemm_becomes_matmul_scale_and_add() {
     let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
     let b = [1.0, 0.0, 2.0, -1.0, 1.0, 0.5, 0.0, 3.0, -2.0, 1.0, 1.0, 1.0];
     let c = [1.0, 2.0, 3.0, 4.0];
-    let nodes = vec![node(
-        "Gemm",
-        &["a", "b", "c"],
-        &["y"],
-        vec![float("alpha", 2.0), float("beta", 0.5), int("transB", 1)],
-    )];
+    let nodes =
+        vec![node("Gemm", &["a", "b", "c"], &["y"], vec![float("alpha", 2.0), float("beta", 0.5), int("transB", 1)])];
     let inits = vec![f32_tensor("b", &[4, 3], &b), f32_tensor("c", &[4], &c)];
     let g = load_graph(13, graph(nodes, inits, vec![f32_info("a", &["2", "3"])], &["y"]));
     // B' and beta * C are folded at load.
@@ -82,16 +78,10 @@ fn int8_weights_are_dequantized_at_load() {
 
 #[test]
 fn variadic_max_and_sum_chain_binary_nodes() {
-    let nodes = vec![
-        node("Max", &["a", "b", "c"], &["m"], vec![]),
-        node("Sum", &["m"], &["y"], vec![]),
-    ];
+    let nodes = vec![node("Max", &["a", "b", "c"], &["m"], vec![]), node("Sum", &["m"], &["y"], vec![])];
     let inputs = ["a", "b", "c"].map(|n| f32_info(n, &["2"])).to_vec();
     let g = load_graph(13, graph(nodes, vec![], inputs, &["y"]));
-    assert_eq!(
-        ops(&g),
-        [Op::Binary(BinaryOp::Max), Op::Binary(BinaryOp::Max), Op::Unary(UnaryOp::Identity)]
-    );
+    assert_eq!(ops(&g), [Op::Binary(BinaryOp::Max), Op::Binary(BinaryOp::Max), Op::Unary(UnaryOp::Identity)]);
     assert_eq!(g.nodes()[0].name, "Max:m/partial");
     let y = run(&g, &[("a", f32s(&[2], &[1.0, 5.0])), ("b", f32s(&[2], &[3.0, 2.0])), ("c", f32s(&[2], &[2.0, 4.0]))]);
     assert!(y.bits_eq(&f32s(&[2], &[3.0, 5.0])));
@@ -132,10 +122,7 @@ fn clip_reads_bounds_from_constants_or_attributes() {
 fn hard_sigmoid_and_dropout_defaults() {
     let nodes = vec![node("HardSigmoid", &["x"], &["h"], vec![]), node("Dropout", &["h", "", ""], &["y"], vec![])];
     let g = load_graph(15, graph(nodes, vec![], vec![f32_info("x", &["2"])], &["y"]));
-    assert_eq!(
-        ops(&g),
-        [Op::Unary(UnaryOp::HardSigmoid { alpha: 0.2, beta: 0.5 }), Op::Unary(UnaryOp::Identity)]
-    );
+    assert_eq!(ops(&g), [Op::Unary(UnaryOp::HardSigmoid { alpha: 0.2, beta: 0.5 }), Op::Unary(UnaryOp::Identity)]);
     let training = bool_true();
     let nodes = vec![node("Dropout", &["x", "", "t"], &["y"], vec![])];
     let message = invalid(load_err(15, graph(nodes, vec![training], vec![f32_info("x", &[])], &["y"])), "Dropout:y");
@@ -155,7 +142,10 @@ fn slice_fills_omitted_axes_and_steps() {
     let y = run(&g, &[("x", f32s(&[4, 6], &x))]);
     assert!(y.bits_eq(&f32s(&[2, 4], &[8.0, 9.0, 10.0, 11.0, 14.0, 15.0, 16.0, 17.0])), "{:?}", y.as_f32());
     let attrs = vec![ints("starts", &[1]), ints("ends", &[-1]), ints("axes", &[1])];
-    let g = load_graph(9, graph(vec![node("Slice", &["x"], &["y"], attrs)], vec![], vec![f32_info("x", &["4", "6"])], &["y"]));
+    let g = load_graph(
+        9,
+        graph(vec![node("Slice", &["x"], &["y"], attrs)], vec![], vec![f32_info("x", &["4", "6"])], &["y"]),
+    );
     assert_eq!(run(&g, &[("x", f32s(&[4, 6], &x))]).shape(), [4, 4]);
     let nodes = vec![node("Slice", &["x", "x", "x"], &["y"], vec![])];
     let message = invalid(load_err(13, graph(nodes, vec![], vec![f32_info("x", &["1"])], &["y"])), "Slice:y");
@@ -276,7 +266,8 @@ fn conv_and_pool_limits_are_reported() {
 #[test]
 fn pools_read_their_attributes() {
     let x = || vec![f32_info("x", &["1", "2", "8", "8"])];
-    let attrs = vec![ints("kernel_shape", &[3, 3]), ints("strides", &[2, 2]), int("ceil_mode", 1), int("count_include_pad", 1)];
+    let attrs =
+        vec![ints("kernel_shape", &[3, 3]), ints("strides", &[2, 2]), int("ceil_mode", 1), int("count_include_pad", 1)];
     let nodes = vec![node("AveragePool", &["x"], &["a"], attrs), node("GlobalAveragePool", &["a"], &["y"], vec![])];
     let g = load_graph(15, graph(nodes, vec![], x(), &["y"]));
     let average = PoolAttrs {

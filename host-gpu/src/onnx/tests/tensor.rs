@@ -54,7 +54,7 @@ fn reads_raw_data_of_every_type() {
 #[test]
 fn reads_typed_fields_of_every_type() {
     let floats = TensorProto { float_data: vec![2.0, 3.0], ..raw(data_type::FLOAT, &[2], Vec::new()) };
-    assert!(data(floats), TensorData::F32(vec![2.0, 3.0]));
+    assert!(data(floats) == TensorData::F32(vec![2.0, 3.0]));
     assert!(data(i64_tensor("t", &[], &[42])) == TensorData::I64(vec![42]));
     assert!(data(typed_i32(data_type::INT32, &[2], &[-1, 9])) == TensorData::I32(vec![-1, 9]));
     assert!(data(typed_i32(data_type::INT8, &[2], &[-128, 127])) == TensorData::I8(vec![-128, 127]));

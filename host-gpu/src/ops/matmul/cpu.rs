@@ -2,10 +2,10 @@
 //! microkernel and the parallel driver.
 //!
 //! Steps of [`gemm`]:
-//! 1. the right operand is packed into panels of [`NR`] columns, k-major inside a panel
-//!    ([`PackedB`], the last panel padded with zeros); the left operand is read in place
-//!    ([`Lhs`]) in blocks of [`MR`] rows; the smallest nonzero magnitude of each panel and
-//!    block is recorded;
+//! 1. both operands are read in place: the left one ([`Lhs`]) in blocks of [`MR`] rows,
+//!    the right one ([`Rhs`]) in panels of [`NR`] columns (its last, partial panel is
+//!    copied and zero-padded); the smallest nonzero magnitude of each block and panel is
+//!    recorded;
 //! 2. the output is cut into jobs of rows × columns, run in parallel with rayon; a job
 //!    walks its panels and, for each, its row blocks;
 //! 3. each `MR × NR` tile runs the microkernel: `MR · NR` accumulators, each sequential in
@@ -17,6 +17,30 @@
 //! time). FMA is never enabled, and Rust never contracts `a * b + c`.
 
 use rayon::prelude::*;
+
+/// Defines `fn $name(args)` that calls the `#[inline(always)]` function `$body(args)`,
+/// compiled with AVX2 enabled (never FMA) when the CPU supports it, else as is. The
+/// arithmetic is the same either way; only the vector width changes.
+macro_rules! avx2_dispatch {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $body:ident) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2, checked just above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+pub(crate) use avx2_dispatch;
 
 use crate::numerics::{add, canonical, mul};
 
@@ -34,22 +58,30 @@ const KC: usize = 256;
 
 /// The accumulators of one microkernel tile.
 pub(super) type Tile = [[f32; NR]; MR];
-/// `|x|` bits of the smallest nonzero, non-NaN magnitude seen; [`NO_NONZERO`] when none.
+/// `|x|` bits of the smallest nonzero, non-NaN magnitude seen; those of `+inf` when none.
 type MinBits = u32;
-/// [`MinBits`] of a run of values that holds no nonzero, non-NaN value.
-const NO_NONZERO: MinBits = u32::MAX;
 /// Bits of `+inf`: a minimum at or above it means every nonzero value is infinite or NaN.
 const INF_BITS: MinBits = 0x7F80_0000;
 /// Products at least this large (2^-103) are multiples of 2^-126 (see the module docs).
 const MIN_EXACT_PRODUCT: f64 = 9.860_761_315_262_648e-32;
 
-/// The smallest nonzero, non-NaN `|x|` of `xs`, as bits (NaNs and zeros are ignored).
-pub(crate) fn min_nonzero_bits(xs: &[f32]) -> MinBits {
-    xs.iter().fold(NO_NONZERO, |m, &x| {
-        let bits = x.to_bits() & 0x7FFF_FFFF;
-        let bits = if bits == 0 || bits > INF_BITS { NO_NONZERO } else { bits };
-        m.min(bits)
-    })
+avx2_dispatch! {
+    /// The smallest nonzero, non-NaN `|x|` of `xs`, as bits (NaNs and zeros are ignored).
+    pub(crate) fn min_nonzero_bits(xs: &[f32]) -> MinBits => min_nonzero_bits_body
+}
+
+#[inline(always)]
+fn min_nonzero_bits_body(xs: &[f32]) -> MinBits {
+    // Eight independent running minima (the minimum does not depend on the order), in
+    // f32 so that the comparisons vectorize.
+    let (runs, rest) = xs.as_chunks::<8>();
+    let mut lanes = [f32::INFINITY; 8];
+    for run in runs {
+        for (m, &x) in lanes.iter_mut().zip(run) {
+            *m = keep_smaller(*m, x);
+        }
+    }
+    rest.iter().chain(&lanes).fold(f32::INFINITY, |m, &x| keep_smaller(m, x)).to_bits()
 }
 
 /// Whether no product of a value of magnitude ≥ `a` by one of magnitude ≥ `b`, and no
@@ -89,62 +121,70 @@ impl<'a> Lhs<'a> {
     }
 }
 
-/// A right operand `k × n`, packed in panels of [`NR`] columns: panel `p` holds, for each
-/// k, its `NR` values (columns past `n` are zero).
-pub(crate) struct PackedB {
+/// A row-major right operand `k × n`, read in place in panels of [`NR`] columns (the
+/// last, partial panel copied and zero-padded), with the smallest nonzero magnitude of
+/// each panel.
+pub(crate) struct Rhs<'a> {
+    data: &'a [f32],
     k: usize,
     n: usize,
-    data: Vec<f32>,
     panel_min: Vec<MinBits>,
+    tail: Vec<f32>,
 }
 
-impl PackedB {
-    /// Packs a row-major `k × n` matrix.
-    pub(crate) fn pack(b: &[f32], k: usize, n: usize) -> Self {
-        debug_assert_eq!(b.len(), k * n);
-        PackedB::from_panels(k, n, |p, panel| {
-            let c0 = p * NR;
-            let width = NR.min(n - c0);
-            for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                dst[..width].copy_from_slice(&b[kk * n + c0..kk * n + c0 + width]);
-            }
-        })
+impl<'a> Rhs<'a> {
+    /// Wraps a row-major `k × n` matrix.
+    pub(crate) fn new(data: &'a [f32], k: usize, n: usize) -> Self {
+        debug_assert_eq!(data.len(), k * n);
+        let full = n / NR;
+        let width = n - full * NR;
+        let mut tail = vec![0.0; if width > 0 { k * NR } else { 0 }];
+        for (dst, row) in tail.chunks_exact_mut(NR).zip(data.chunks_exact(n)) {
+            dst[..width].copy_from_slice(&row[full * NR..]);
+        }
+        let panel_min = column_min(data, n).chunks(NR).map(min_nonzero_bits).collect();
+        Rhs { data, k, n, panel_min, tail }
     }
 
-    /// Builds the panels with `fill(p, panel)`, which writes panel `p` (`k × NR`, k-major,
-    /// zero-initialized): the columns `p·NR ..` of the matrix.
-    pub(crate) fn from_panels(k: usize, n: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Self {
-        let panels = n.div_ceil(NR);
-        let mut data = vec![0.0; panels * NR * k];
-        let panel_min = data
-            .par_chunks_mut((NR * k).max(1))
-            .enumerate()
-            .map(|(p, panel)| {
-                fill(p, panel);
-                min_nonzero_bits(panel)
-            })
-            .collect();
-        PackedB { k, n, data, panel_min }
-    }
-
-    fn panel(&self, p: usize) -> &[[f32; NR]] {
-        self.data[p * NR * self.k..(p + 1) * NR * self.k].as_chunks::<NR>().0
+    /// Panel `p` from row `k0` on, and the distance between its rows.
+    fn panel(&self, p: usize, k0: usize) -> (&[f32], usize) {
+        if (p + 1) * NR <= self.n {
+            (&self.data[k0 * self.n + p * NR..], self.n)
+        } else {
+            (&self.tail[k0 * NR..], NR)
+        }
     }
 }
 
-/// `out = a × b` (row-major `m × n`), every element the documented sequential sum,
-/// canonical. Parallel across output tiles; the result does not depend on the threads.
-pub(crate) fn gemm(a: &Lhs<'_>, b: &PackedB, out: &mut [f32]) {
+/// The smallest nonzero, non-NaN `|x|` of each column of a row-major matrix with `n`
+/// columns (`+inf` where there is none).
+fn column_min(data: &[f32], n: usize) -> Vec<f32> {
+    let mut min = vec![f32::INFINITY; n];
+    for row in data.chunks_exact(n.max(1)) {
+        for (m, &x) in min.iter_mut().zip(row) {
+            *m = keep_smaller(*m, x);
+        }
+    }
+    min
+}
+
+/// `min(m, |x|)`, ignoring zeros and NaNs (`a < m` is false for NaN).
+#[inline(always)]
+fn keep_smaller(m: f32, x: f32) -> f32 {
+    let a = x.abs();
+    if a < m && a != 0.0 { a } else { m }
+}
+
+/// `out = a × b` (row-major `m × n`), every element the documented sequential sum, then
+/// `add(sum, bias[row])` when a bias (one value per row) is given, made canonical.
+/// Parallel across output tiles; the result does not depend on the threads.
+pub(crate) fn gemm(a: &Lhs<'_>, b: &Rhs<'_>, bias: Option<&[f32]>, out: &mut [f32]) {
     debug_assert_eq!(a.k, b.k);
     debug_assert_eq!(out.len(), a.m * b.n);
     if out.is_empty() {
         return;
     }
-    if a.k == 0 {
-        out.fill(0.0);
-        return;
-    }
-    jobs(out, b.n).into_par_iter().for_each(|job| run_job(a, b, job));
+    jobs(out, b.n).into_par_iter().for_each(|job| run_job(a, b, bias, job));
 }
 
 /// A rectangle of the output: rows `row0 ..` (one slice each), columns `col0 ..`.
@@ -169,61 +209,64 @@ fn jobs(out: &mut [f32], n: usize) -> Vec<Job<'_>> {
     jobs
 }
 
-fn run_job(a: &Lhs<'_>, b: &PackedB, job: Job<'_>) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { run_job_avx2(a, b, job) };
-        return;
-    }
-    run_job_body(a, b, job);
+avx2_dispatch! {
+    /// Runs one job, compiled for AVX2 when the CPU has it.
+    fn run_job(a: &Lhs<'_>, b: &Rhs<'_>, bias: Option<&[f32]>, job: Job<'_>) => run_job_body
 }
 
-/// [`run_job_body`] compiled for AVX2 (without FMA).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn run_job_avx2(a: &Lhs<'_>, b: &PackedB, job: Job<'_>) {
-    run_job_body(a, b, job);
-}
-
+/// A job: for each panel, for each slice of k, every row block's tile; then the tiles of
+/// the panel are finished and stored.
 #[inline(always)]
-fn run_job_body(a: &Lhs<'_>, b: &PackedB, mut job: Job<'_>) {
+fn run_job_body(a: &Lhs<'_>, b: &Rhs<'_>, bias: Option<&[f32]>, mut job: Job<'_>) {
     let width = job.rows.first().map_or(0, |r| r.len());
     let first_block = job.row0 / MR;
-    let blocks = job.rows.len().div_ceil(MR);
-    let mut tiles: Vec<Tile> = vec![[[0.0; NR]; MR]; blocks];
+    let mut tiles: Vec<Tile> = vec![[[0.0; NR]; MR]; job.rows.len().div_ceil(MR)];
     for p in job.col0 / NR..(job.col0 + width).div_ceil(NR) {
-        let panel = b.panel(p);
         tiles.fill([[0.0; NR]; MR]);
         for k0 in (0..a.k).step_by(KC) {
             let k1 = (k0 + KC).min(a.k);
+            let (panel, stride) = b.panel(p, k0);
             for (blk, tile) in (first_block..).zip(tiles.iter_mut()) {
                 let block = a.block(blk, k0, k1);
                 // The choice depends on the whole of k, so it is the same for every slice.
                 *tile = if flush_is_noop(a.block_min[blk], b.panel_min[p]) {
-                    tile_kernel::<false>(*tile, block, &panel[k0..k1])
+                    tile_kernel::<false>(*tile, block, panel, stride)
                 } else {
-                    tile_kernel::<true>(*tile, block, &panel[k0..k1])
+                    tile_kernel::<true>(*tile, block, panel, stride)
                 };
             }
         }
         let c0 = p * NR - job.col0;
-        let cols = NR.min(width - c0);
-        for (row, acc) in job.rows.iter_mut().zip(tiles.iter().flatten()) {
-            for (o, &v) in row[c0..c0 + cols].iter_mut().zip(acc) {
-                *o = canonical(v);
+        let rows = job.rows.iter_mut().zip(tiles.iter().flatten()).zip(job.row0..);
+        for ((row, acc), i) in rows {
+            let done = finish_row(acc, bias.map(|b| b[i]));
+            match row[c0..].first_chunk_mut::<NR>() {
+                Some(dst) => *dst = done,
+                None => row[c0..].copy_from_slice(&done[..width - c0]),
             }
         }
     }
 }
 
-/// Continues one tile over a slice of k: `acc[r][c] += a[r][k] · b[k][c]`,
-/// sequential in k. With `FLUSH`, every product and partial sum is flushed ([`mul`],
-/// [`add`]); without, the caller has proven the flushes are no-ops.
+/// The finished outputs of one tile row: `canonical(add(acc, bias))`, or `canonical(acc)`.
 #[inline(always)]
-pub(super) fn tile_kernel<const FLUSH: bool>(mut acc: Tile, a: [&[f32]; MR], b: &[[f32; NR]]) -> Tile {
-    let a = a.map(|row| &row[..b.len()]);
-    for (kk, bk) in b.iter().enumerate() {
+fn finish_row(acc: &[f32; NR], bias: Option<f32>) -> [f32; NR] {
+    match bias {
+        Some(b) => acc.map(|v| canonical(add(v, b))),
+        None => acc.map(canonical),
+    }
+}
+
+/// Continues one tile over a slice of k: `acc[r][c] += a[r][k] · b[k][c]`, sequential in
+/// k, where row `k` of the panel starts at `b[k · stride]`. With `FLUSH`, every product
+/// and partial sum is flushed ([`mul`], [`add`]); without, the caller has proven the
+/// flushes are no-ops.
+#[inline(always)]
+pub(super) fn tile_kernel<const FLUSH: bool>(mut acc: Tile, a: [&[f32]; MR], b: &[f32], stride: usize) -> Tile {
+    let len = a[0].len();
+    let a = a.map(|row| &row[..len]);
+    for (kk, b_row) in b.chunks(stride).take(len).enumerate() {
+        let Some(bk) = b_row.first_chunk::<NR>() else { break };
         for (acc_row, row) in acc.iter_mut().zip(a) {
             let x = row[kk];
             for (s, &y) in acc_row.iter_mut().zip(bk) {

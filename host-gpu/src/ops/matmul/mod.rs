@@ -50,7 +50,7 @@ mod tests;
 
 use rayon::prelude::*;
 
-pub(crate) use cpu::{Lhs, NR, PackedB, flush_is_noop, gemm, min_nonzero_bits};
+pub(crate) use cpu::{Lhs, Rhs, avx2_dispatch, flush_is_noop, gemm, min_nonzero_bits};
 
 use super::broadcast::{broadcast_dims, broadcast_shapes, broadcast_strides, for_each_offset};
 use super::{InferInput, OpError, expect_inputs};
@@ -149,7 +149,7 @@ fn batched_product(x: &[f32], pa: &[usize], y: &[f32], pb: &[usize]) -> Result<V
     }
     if b_batch.iter().product::<usize>() == 1 {
         // Every item shares `b`, and `a`'s items are stored back to back: one tall product.
-        gemm(&Lhs::new(x, items * m, k), &PackedB::pack(y, k, n), &mut out);
+        gemm(&Lhs::new(x, items * m, k), &Rhs::new(y, k, n), None, &mut out);
         return Ok(out);
     }
     let sa = broadcast_strides(a_batch, &out_batch);
@@ -158,8 +158,8 @@ fn batched_product(x: &[f32], pa: &[usize], y: &[f32], pb: &[usize]) -> Result<V
     for_each_offset(&out_batch, [&sa, &sb], |_, [ia, ib]| pairs.push((ia, ib)));
     out.par_chunks_mut(m * n).zip(pairs).for_each(|(o, (ia, ib))| {
         let a_item = Lhs::new(&x[ia * m * k..(ia + 1) * m * k], m, k);
-        let b_item = PackedB::pack(&y[ib * k * n..(ib + 1) * k * n], k, n);
-        gemm(&a_item, &b_item, o);
+        let b_item = Rhs::new(&y[ib * k * n..(ib + 1) * k * n], k, n);
+        gemm(&a_item, &b_item, None, o);
     });
     Ok(out)
 }

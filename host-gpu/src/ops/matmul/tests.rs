@@ -1,6 +1,6 @@
 use proptest::prelude::*;
 
-use super::cpu::{MR, Tile, tile_kernel};
+use super::cpu::{MR, NR, Tile, tile_kernel};
 use super::*;
 use crate::ir::Op;
 use crate::ops::{eval, infer};
@@ -117,14 +117,12 @@ proptest! {
         b in proptest::collection::vec(tiny(-51..=-49), 48 * NR),
     ) {
         let rows: [&[f32]; MR] = std::array::from_fn(|r| &a[r * 48..r * 48 + k]);
-        let panel: Vec<[f32; NR]> = b.as_chunks::<NR>().0[..k].to_vec();
+        let panel = &b[..k * NR];
         let a_min = rows.iter().map(|r| min_nonzero_bits(r)).min().unwrap();
-        let b_min = min_nonzero_bits(panel.as_flattened());
-        prop_assume!(flush_is_noop(a_min, b_min));
+        prop_assume!(flush_is_noop(a_min, min_nonzero_bits(panel)));
         let zero: Tile = [[0.0; NR]; MR];
-        let fast = tile_kernel::<false>(zero, rows, &panel);
-        let dense_a: Vec<f32> = rows.concat();
-        let expected = naive(&dense_a, panel.as_flattened(), MR, k, NR);
+        let fast = tile_kernel::<false>(zero, rows, panel, NR);
+        let expected = naive(&rows.concat(), panel, MR, k, NR);
         assert_bits(fast.as_flattened(), &expected);
     }
 
@@ -189,7 +187,7 @@ fn unflushed_kernel_would_differ_without_the_check() {
     let x = f32::from_bits((127 - 70) << 23);
     assert!(!flush_is_noop(min_nonzero_bits(&[x]), min_nonzero_bits(&[x])));
     let rows: [&[f32]; MR] = [&[x], &[x], &[x], &[x]];
-    let fast = tile_kernel::<false>([[0.0; NR]; MR], rows, &[[x; NR]]);
+    let fast = tile_kernel::<false>([[0.0; NR]; MR], rows, &[x; NR], NR);
     assert!(fast[0][0].is_subnormal(), "the test inputs must produce a subnormal product");
     let out = matmul(&t(&[1, 1], vec![x]), &t(&[1, 1], vec![x]));
     assert_eq!(f32s(&out)[0].to_bits(), 0);

@@ -110,7 +110,7 @@ impl View {
         for &(size, stride) in self.dims.iter().filter(|&&(size, _)| size != 1) {
             match out.last_mut() {
                 Some(last) if isize::try_from(size).is_ok_and(|s| Some(last.1) == stride.checked_mul(s)) => {
-                    *last = (last.0 * size, stride);
+                    *last = (last.0.saturating_mul(size), stride);
                 }
                 _ => out.push((size, stride)),
             }
@@ -179,7 +179,8 @@ fn copy_strided<T: Copy>(source: &[T], start: usize, len: usize, stride: isize, 
     match stride {
         1 => out.extend_from_slice(&source[start..start + len]),
         0 => out.extend(std::iter::repeat_n(source[start], len)),
-        _ => out.extend((0..len).map(|k| source[start.wrapping_add_signed((k as isize).wrapping_mul(stride))])),
+        _ if stride > 0 => out.extend(source[start..].iter().step_by(stride.unsigned_abs()).take(len).copied()),
+        _ => out.extend((0..len).map(|k| source[start - k * stride.unsigned_abs()])),
     }
 }
 

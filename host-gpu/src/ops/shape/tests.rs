@@ -418,7 +418,10 @@ fn bound() -> impl Strategy<Value = i64> {
     prop_oneof![4 => -9i64..9, 1 => Just(i64::MIN), 1 => Just(i64::MAX)]
 }
 
-fn slice_case() -> impl Strategy<Value = (Vec<usize>, Vec<(usize, bool, i64, i64, i64)>)> {
+/// One sliced axis: axis, whether it is named from the end, start, end, step.
+type AxisCase = (usize, bool, i64, i64, i64);
+
+fn slice_case() -> impl Strategy<Value = (Vec<usize>, Vec<AxisCase>)> {
     prop::collection::vec(0usize..6, 1..=4).prop_flat_map(|shape| {
         let rank = shape.len();
         let axis = (0..rank, any::<bool>(), bound(), bound(), prop_oneof![-3i64..=-1, 1i64..=3]);
@@ -472,7 +475,7 @@ proptest! {
         }
         let out_shape: Vec<usize> = lists.iter().map(Vec::len).collect();
         let names: Vec<i64> = axes.iter().map(|&(a, negative, ..)| if negative { a as i64 - rank as i64 } else { a as i64 }).collect();
-        let pick = |f: fn(&(usize, bool, i64, i64, i64)) -> i64| vector(&axes.iter().map(f).collect::<Vec<_>>());
+        let pick = |f: fn(&AxisCase) -> i64| vector(&axes.iter().map(f).collect::<Vec<_>>());
         let extra = [pick(|a| a.2), pick(|a| a.3), vector(&names), pick(|a| a.4)];
         check_against(&Op::Slice, &shape, &extra.iter().collect::<Vec<_>>(), &out_shape, |o| {
             o.iter().enumerate().map(|(k, &i)| lists[k][i]).collect()
