@@ -80,7 +80,8 @@ fn conv(c: &mut Criterion) {
 }
 
 fn pool(c: &mut Criterion) {
-    let global = PoolAttrs { kind: PoolKind::GlobalAverage, kernel: [1, 1], strides: [1, 1], pads: [0; 4], ceil_mode: false };
+    let global =
+        PoolAttrs { kind: PoolKind::GlobalAverage, kernel: [1, 1], strides: [1, 1], pads: [0; 4], ceil_mode: false };
     let max = PoolAttrs { kind: PoolKind::Max, kernel: [3, 3], strides: [2, 2], pads: [1; 4], ceil_mode: false };
     bench_op(c, "cpu/pool", "global_avg_512x7", 512 * 49, &Op::Pool(global), &[tensor(&[1, 512, 7, 7], 6)]);
     bench_op(c, "cpu/pool", "max_16x112_3x3s2", 16 * 112 * 112, &Op::Pool(max), &[tensor(&[1, 16, 112, 112], 7)]);

@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 use wasmnn_host_gpu::{DType, Tensor, npy};
 use wasmnn_registry::models::KNOWN_MODELS;
 
+use crate::support::fixture;
+
 fn wasmnn(args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_wasmnn")).args(args).env_remove("RUST_LOG").output();
     output.expect("the wasmnn binary starts")
@@ -34,9 +36,6 @@ fn assert_one_line_error(output: &Output, needle: &str) {
     assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "expected {needle:?} in: {stderr}");
 }
 
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)
-}
 
 fn orientation_input() -> String {
     fixture("orientation/input.npy").display().to_string()

@@ -1,2 +1,7 @@
-//! e2e tests (stub).
+//! End-to-end tests: the `wasmnn` binary and the real models, as one test binary so it
+//! links once.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on purpose")]
+
 mod cli;
+mod models;
+mod support;

@@ -33,7 +33,7 @@ use crate::ir::{Dim, Fact, Graph, GraphError};
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {
     /// The model file could not be read.
-    #[error("cannot read onnx model {}: {source}", path.display())]
+    #[error("cannot read onnx model: {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -42,7 +42,7 @@ pub enum OnnxError {
         source: std::io::Error,
     },
     /// The bytes are not a valid ONNX protobuf (e.g. truncated).
-    #[error("not a valid onnx model: {0}")]
+    #[error("not a valid onnx model (protobuf decoding failed)")]
     Decode(#[from] prost::DecodeError),
     /// The model as a whole is unusable (no graph, no default-domain opset).
     #[error("invalid onnx model: {0}")]
@@ -75,7 +75,7 @@ pub enum OnnxError {
         message: String,
     },
     /// The lowered graph failed validation, inference or constant folding.
-    #[error("onnx graph: {0}")]
+    #[error(transparent)]
     Graph(#[from] GraphError),
 }
 
@@ -143,11 +143,8 @@ pub fn load_file(path: &Path) -> Result<Graph, OnnxError> {
 }
 
 fn import(model: ModelProto) -> Result<Graph, OnnxError> {
-    let opsets: HashMap<&str, i64> = model
-        .opset_import
-        .iter()
-        .map(|o| (canonical_domain(&o.domain), o.version))
-        .collect();
+    let opsets: HashMap<&str, i64> =
+        model.opset_import.iter().map(|o| (canonical_domain(&o.domain), o.version)).collect();
     let opset = *opsets.get("").ok_or_else(|| {
         OnnxError::Model(format!("no opset imported for the default domain (ir version {})", model.ir_version))
     })?;

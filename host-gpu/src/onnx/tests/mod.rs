@@ -2,7 +2,6 @@
 
 mod model;
 mod ops;
-mod scratch;
 mod tensor;
 
 use prost::Message;

@@ -1,9 +1,11 @@
 //! The CPU convolution kernels: tap matrix + MatMul engine, a direct depthwise kernel,
 //! and the tap-by-tap reference used where the window touches the padding.
 //!
-//! Steps of [`conv`], per batch item and group:
-//! 1. depthwise groups (one input channel) run [`depthwise_plane`] per output channel;
-//! 2. other groups lay the taps out as a `cg·kH·kW × OH·OW` matrix ([`tap_matrix`]; a
+//! Steps of [`conv`], per batch item:
+//! 1. a depthwise conv (one input channel per group) computes every output plane
+//!    directly, in parallel: [`depthwise_flat`] when the stride is 1 and output rows are
+//!    as wide as input rows, else [`depthwise_rows`];
+//! 2. otherwise each group lays the taps out as a `cg·kH·kW × OH·OW` matrix ([`tap_matrix`]; a
 //!    1×1, stride 1, unpadded conv uses the input itself) and multiply the group's weight
 //!    rows by it with [`matmul::gemm`]; then the outputs whose window touches the padding
 //!    (where the matrix held zeros for skipped taps) are recomputed by [`conv_point`];
@@ -148,6 +150,9 @@ fn tap_matrix(geo: &Geometry, xg: &[f32]) -> Vec<f32> {
         let channel = &xg[c * geo.plane()..(c + 1) * geo.plane()];
         let (y0, y1) = valid_range(geo, 0, ky);
         let (x0, x1) = valid_range(geo, 1, kx);
+        if x0 >= x1 {
+            return;
+        }
         for oy in y0..y1 {
             let iy = oy * geo.strides[0] + ky * geo.dilations[0] - geo.pads[0];
             let first = iy * geo.width + x0 * geo.strides[1] + kx * geo.dilations[1] - geo.pads[1];
@@ -233,7 +238,8 @@ fn flat_masks(geo: &Geometry) -> Option<Vec<Vec<u32>>> {
     let masks = (0..geo.kernel[1])
         .map(|kx| {
             let (x0, x1) = valid_range(geo, 1, kx);
-            let row: Vec<u32> = (0..geo.out_width).map(|ox| if (x0..x1).contains(&ox) { u32::MAX } else { 0 }).collect();
+            let row: Vec<u32> =
+                (0..geo.out_width).map(|ox| if (x0..x1).contains(&ox) { u32::MAX } else { 0 }).collect();
             row.repeat(geo.out_height)
         })
         .collect();

@@ -81,13 +81,20 @@ fn check_f32(dtype: DType) -> Result<(), OpError> {
 fn output_dims(attrs: &ConvAttrs, x: &[Dim], w: &[Dim], bias: Option<&[Dim]>) -> Result<Vec<Dim>, OpError> {
     check_attrs(attrs)?;
     if x.len() != 4 || w.len() != 4 {
-        return Err(OpError::new(format!("conv needs rank-4 input and weights, got ranks {} and {}", x.len(), w.len())));
+        return Err(OpError::new(format!(
+            "conv needs rank-4 input and weights, got ranks {} and {}",
+            x.len(),
+            w.len()
+        )));
     }
     let group = attrs.group;
     if let (Some(kh), Some(kw)) = (w[2].fixed(), w[3].fixed())
         && [kh, kw] != attrs.kernel
     {
-        return Err(OpError::new(format!("kernel_shape {:?} does not match weights of kernel [{kh}, {kw}]", attrs.kernel)));
+        return Err(OpError::new(format!(
+            "kernel_shape {:?} does not match weights of kernel [{kh}, {kw}]",
+            attrs.kernel
+        )));
     }
     if let Some(c) = x[1].fixed() {
         if c % group != 0 {

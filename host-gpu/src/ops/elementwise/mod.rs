@@ -142,7 +142,7 @@ fn int_binary<T: scalar::WrappingInt>(
     y: &[T],
     wrap: fn(Vec<T>) -> TensorData,
 ) -> Result<TensorData, OpError> {
-    if op == BinaryOp::Div && y.iter().any(|v| *v == T::ZERO) {
+    if op == BinaryOp::Div && y.contains(&T::ZERO) {
         return Err(OpError::new("integer division by zero"));
     }
     if op == BinaryOp::Pow && y.iter().any(|v| *v < T::ZERO) {

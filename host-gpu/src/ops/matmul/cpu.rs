@@ -2,10 +2,9 @@
 //! microkernel and the parallel driver.
 //!
 //! Steps of [`gemm`]:
-//! 1. both operands are read in place: the left one ([`Lhs`]) in blocks of [`MR`] rows,
-//!    the right one ([`Rhs`]) in panels of [`NR`] columns (its last, partial panel is
-//!    copied and zero-padded); the smallest nonzero magnitude of each block and panel is
-//!    recorded;
+//! 1. the left operand is read in place ([`Lhs`]) in blocks of [`MR`] rows, the right
+//!    one ([`Rhs`]) in panels of [`NR`] columns, packed when k is long; the smallest
+//!    nonzero magnitude of each block and panel is recorded;
 //! 2. the output is cut into jobs of rows × columns, run in parallel with rayon; a job
 //!    walks its panels and, for each, its row blocks;
 //! 3. each `MR × NR` tile runs the microkernel: `MR · NR` accumulators, each sequential in
@@ -121,21 +120,35 @@ impl<'a> Lhs<'a> {
     }
 }
 
-/// A row-major right operand `k × n`, read in place in panels of [`NR`] columns (the
-/// last, partial panel copied and zero-padded), with the smallest nonzero magnitude of
-/// each panel.
+/// A right operand `k × n`, walked in panels of [`NR`] columns, with the smallest
+/// nonzero magnitude of each panel. Short ones are read in place (row-major; the last,
+/// partial panel copied and zero-padded); long ones are packed panel by panel, k-major,
+/// so that a panel is one contiguous run.
 pub(crate) struct Rhs<'a> {
-    data: &'a [f32],
     k: usize,
     n: usize,
+    layout: Layout<'a>,
     panel_min: Vec<MinBits>,
-    tail: Vec<f32>,
 }
+
+/// Where [`Rhs`] keeps its values.
+enum Layout<'a> {
+    /// The caller's row-major matrix, and its last partial panel (`k × NR`) if any.
+    InPlace { data: &'a [f32], tail: Vec<f32> },
+    /// Every panel as `k × NR` values, the last one zero-padded.
+    Packed(Vec<f32>),
+}
+
+/// Depth from which [`Rhs`] packs: below it, packing costs more than it saves.
+const PACK_MIN_K: usize = 64;
 
 impl<'a> Rhs<'a> {
     /// Wraps a row-major `k × n` matrix.
     pub(crate) fn new(data: &'a [f32], k: usize, n: usize) -> Self {
         debug_assert_eq!(data.len(), k * n);
+        if k >= PACK_MIN_K {
+            return Rhs::packed(data, k, n);
+        }
         let full = n / NR;
         let width = n - full * NR;
         let mut tail = vec![0.0; if width > 0 { k * NR } else { 0 }];
@@ -143,15 +156,31 @@ impl<'a> Rhs<'a> {
             dst[..width].copy_from_slice(&row[full * NR..]);
         }
         let panel_min = column_min(data, n).chunks(NR).map(min_nonzero_bits).collect();
-        Rhs { data, k, n, panel_min, tail }
+        Rhs { k, n, layout: Layout::InPlace { data, tail }, panel_min }
+    }
+
+    fn packed(data: &[f32], k: usize, n: usize) -> Self {
+        let mut packed = vec![0.0; n.div_ceil(NR) * NR * k];
+        let panel_min = packed
+            .par_chunks_mut(NR * k)
+            .enumerate()
+            .map(|(p, panel)| {
+                let (c0, width) = (p * NR, NR.min(n - p * NR));
+                for (dst, row) in panel.chunks_exact_mut(NR).zip(data.chunks_exact(n)) {
+                    dst[..width].copy_from_slice(&row[c0..c0 + width]);
+                }
+                min_nonzero_bits(panel)
+            })
+            .collect();
+        Rhs { k, n, layout: Layout::Packed(packed), panel_min }
     }
 
     /// Panel `p` from row `k0` on, and the distance between its rows.
     fn panel(&self, p: usize, k0: usize) -> (&[f32], usize) {
-        if (p + 1) * NR <= self.n {
-            (&self.data[k0 * self.n + p * NR..], self.n)
-        } else {
-            (&self.tail[k0 * NR..], NR)
+        match &self.layout {
+            Layout::Packed(packed) => (&packed[(p * self.k + k0) * NR..], NR),
+            Layout::InPlace { data, .. } if (p + 1) * NR <= self.n => (&data[k0 * self.n + p * NR..], self.n),
+            Layout::InPlace { tail, .. } => (&tail[k0 * NR..], NR),
         }
     }
 }

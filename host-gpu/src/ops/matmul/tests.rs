@@ -44,7 +44,10 @@ fn batch_offsets(a: &[usize], b: &[usize], out: &[usize]) -> Vec<(usize, usize)>
             }
             let offset = |shape: &[usize]| {
                 let lead = out.len() - shape.len();
-                shape.iter().enumerate().fold(0, |acc, (d, &len)| acc * len + if len == 1 { 0 } else { index[lead + d] })
+                shape
+                    .iter()
+                    .enumerate()
+                    .fold(0, |acc, (d, &len)| acc * len + if len == 1 { 0 } else { index[lead + d] })
             };
             (offset(a), offset(b))
         })
@@ -231,7 +234,7 @@ fn thread_count_does_not_change_bits() {
     b[17] = 1.0e-30; // makes some tiles take the flushing kernel
     let (a, b) = (t(&[m, k], a), t(&[k, n], b));
     assert_thread_invariant(|| matmul(&a, &b));
-    assert_bits(&f32s(&matmul(&a, &b)), &naive(&a.as_f32().unwrap().to_vec(), &b.as_f32().unwrap().to_vec(), m, k, n));
+    assert_bits(&f32s(&matmul(&a, &b)), &naive(a.as_f32().unwrap(), b.as_f32().unwrap(), m, k, n));
 }
 
 fn fact(dims: &[Dim]) -> Fact {

@@ -68,10 +68,10 @@ pub(crate) fn eval(kind: ReduceKind, axes: &[i64], keepdims: bool, inputs: &[&Te
         })
         .collect();
     let data = match (x.data(), kind) {
-        (TensorData::F32(v), ReduceKind::Sum) => TensorData::F32(layout.fold(v, 0.0, |a, b| add(a, b))),
+        (TensorData::F32(v), ReduceKind::Sum) => TensorData::F32(layout.fold(v, 0.0, add)),
         (TensorData::F32(v), ReduceKind::Mean) => {
             let inv = reciprocal(exact_count(layout.offsets.len())?);
-            let sums = layout.fold(v, 0.0, |a, b| add(a, b));
+            let sums = layout.fold(v, 0.0, add);
             TensorData::F32(sums.into_iter().map(|s| canonical(mul(s, inv))).collect())
         }
         (TensorData::F32(v), ReduceKind::Max) => TensorData::F32(layout.fold(v, f32::NEG_INFINITY, numerics::max)),
