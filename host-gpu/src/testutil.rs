@@ -57,6 +57,12 @@ pub(crate) fn f32s(t: &Tensor) -> Vec<f32> {
 pub(crate) fn assert_bits(actual: &[f32], expected: &[f32]) {
     assert_eq!(actual.len(), expected.len(), "length");
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
-        assert_eq!(a.to_bits(), e.to_bits(), "element {i}: got {a:e} ({:#010x}), expected {e:e} ({:#010x})", a.to_bits(), e.to_bits());
+        assert_eq!(
+            a.to_bits(),
+            e.to_bits(),
+            "element {i}: got {a:e} ({:#010x}), expected {e:e} ({:#010x})",
+            a.to_bits(),
+            e.to_bits()
+        );
     }
 }

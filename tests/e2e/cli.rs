@@ -4,7 +4,7 @@
 //! The models come through the default cache (CI runs `wasmnn models fetch` first, so no
 //! test downloads there; locally the first run fetches them).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use wasmnn_host_gpu::{DType, Tensor, npy};
@@ -35,7 +35,6 @@ fn assert_one_line_error(output: &Output, needle: &str) {
     assert_eq!(lines.len(), 1, "expected one line: {stderr}");
     assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "expected {needle:?} in: {stderr}");
 }
-
 
 fn orientation_input() -> String {
     fixture("orientation/input.npy").display().to_string()

@@ -82,7 +82,12 @@ fn minilm_case(graph: &Graph, dir: &Path, prefix: &str) {
         let valid: Vec<usize> = (0..seq).filter(|&p| row_mask[p] != 0).collect();
         let diff = valid
             .iter()
-            .map(|&p| max_abs_diff(&got[rows.start + p * dim..rows.start + (p + 1) * dim], &want[rows.start + p * dim..rows.start + (p + 1) * dim]))
+            .map(|&p| {
+                max_abs_diff(
+                    &got[rows.start + p * dim..rows.start + (p + 1) * dim],
+                    &want[rows.start + p * dim..rows.start + (p + 1) * dim],
+                )
+            })
             .fold(0.0, f32::max);
         assert!(diff <= 2e-3, "{prefix}[{b}]: last_hidden_state max abs diff {diff:e} > 2e-3");
         let ours = sentence_embedding(&got[rows], row_mask, dim);

@@ -56,7 +56,9 @@ pub(crate) fn eval_unary(op: UnaryOp, inputs: &[&Tensor]) -> Result<Tensor, OpEr
     let data = match (op, x.data()) {
         (UnaryOp::Identity, data) => data.clone(),
         (UnaryOp::Not, TensorData::Bool(v)) => TensorData::Bool(v.iter().map(|b| !b).collect()),
-        (UnaryOp::IsNaN, TensorData::F32(v)) => TensorData::Bool(v.iter().map(|&x| crate::numerics::is_nan(x)).collect()),
+        (UnaryOp::IsNaN, TensorData::F32(v)) => {
+            TensorData::Bool(v.iter().map(|&x| crate::numerics::is_nan(x)).collect())
+        }
         (UnaryOp::IsNaN, TensorData::F16(v)) => TensorData::Bool(v.iter().map(|x| x.is_nan()).collect()),
         (UnaryOp::Neg, TensorData::I32(v)) => TensorData::I32(v.iter().map(|x| x.wrapping_neg()).collect()),
         (UnaryOp::Neg, TensorData::I64(v)) => TensorData::I64(v.iter().map(|x| x.wrapping_neg()).collect()),
@@ -169,7 +171,12 @@ impl Zip<'_> {
         let n: usize = self.out.iter().product();
         if x.len() == n && y.len() == n && self.a == self.b {
             if n >= PARALLEL_THRESHOLD {
-                return x.par_iter().zip(y.par_iter()).with_min_len(PARALLEL_THRESHOLD / 4).map(|(&a, &b)| f(a, b)).collect();
+                return x
+                    .par_iter()
+                    .zip(y.par_iter())
+                    .with_min_len(PARALLEL_THRESHOLD / 4)
+                    .map(|(&a, &b)| f(a, b))
+                    .collect();
             }
             return x.iter().zip(y).map(|(&a, &b)| f(a, b)).collect();
         }

@@ -1,9 +1,9 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::ir::{Dim, Op};
 use crate::numerics::{self, canonical};
 use crate::ops::{eval, infer};
-use crate::ir::{Dim, Op};
 use crate::testutil::{any_f32, assert_bits, assert_thread_invariant, f32_vec, f32s};
 
 fn t(shape: &[usize], v: Vec<f32>) -> Tensor {
@@ -127,7 +127,10 @@ fn hard_activations_match_their_formulas() {
         assert!((f64::from(hs[i]) - swish).abs() <= 1e-6 * swish.abs().max(1.0), "hardswish({v})");
         assert!((f64::from(hsig[i]) - sig).abs() <= 1e-6, "hardsigmoid({v})");
     }
-    assert_bits(&f32s(&eval(&Op::Unary(UnaryOp::Relu), &[&t(&[3], vec![-0.0, -2.0, f32::NAN])]).unwrap()), &[0.0, 0.0, numerics::CANONICAL_NAN]);
+    assert_bits(
+        &f32s(&eval(&Op::Unary(UnaryOp::Relu), &[&t(&[3], vec![-0.0, -2.0, f32::NAN])]).unwrap()),
+        &[0.0, 0.0, numerics::CANONICAL_NAN],
+    );
 }
 
 #[test]

@@ -39,7 +39,10 @@ fn layer_norm_f64(row: &[f32], eps: f32, scale: &[f32], bias: &[f32]) -> Vec<f64
     let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
     let var = row.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
     let inv = 1.0 / (var + f64::from(eps)).sqrt();
-    row.iter().enumerate().map(|(i, &v)| (f64::from(v) - mean) * inv * f64::from(scale[i]) + f64::from(bias[i])).collect()
+    row.iter()
+        .enumerate()
+        .map(|(i, &v)| (f64::from(v) - mean) * inv * f64::from(scale[i]) + f64::from(bias[i]))
+        .collect()
 }
 
 proptest! {

@@ -19,7 +19,12 @@ use crate::numerics::{self, add, canonical, mul, reciprocal};
 use crate::tensor::{DType, Tensor, TensorData};
 
 /// Output fact of a reduction.
-pub(crate) fn infer(kind: ReduceKind, axes: &[i64], keepdims: bool, inputs: &[InferInput<'_>]) -> Result<Fact, OpError> {
+pub(crate) fn infer(
+    kind: ReduceKind,
+    axes: &[i64],
+    keepdims: bool,
+    inputs: &[InferInput<'_>],
+) -> Result<Fact, OpError> {
     expect_inputs(inputs, 1, 1)?;
     let x = inputs[0].fact;
     if !matches!(x.dtype, DType::F32 | DType::I32 | DType::I64) || (kind == ReduceKind::Mean && x.dtype != DType::F32) {
