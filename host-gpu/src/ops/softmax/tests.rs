@@ -1,3 +1,5 @@
+#![expect(clippy::disallowed_methods, reason = "f64 std functions are the independent reference")]
+
 use proptest::prelude::*;
 
 use crate::ir::Op;
