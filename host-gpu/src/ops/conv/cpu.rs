@@ -190,20 +190,29 @@ fn border_columns(border_row: bool, x0: usize, x1: usize, width: usize) -> impl 
 
 /// One output, tap by tap in the specified order, padded taps skipped (before the bias).
 fn conv_point(geo: &Geometry, xg: &[f32], wm: &[f32], oy: usize, ox: usize) -> f32 {
+    let [kh, kw] = geo.kernel;
+    let (ky0, ky1) = tap_range(geo, 0, oy);
+    let (kx0, kx1) = tap_range(geo, 1, ox);
     let mut acc = 0.0f32;
-    let mut weights = wm.iter();
-    for channel in xg.chunks_exact(geo.plane()) {
-        for ky in 0..geo.kernel[0] {
-            let iy = geo.input_coord(0, oy, ky);
-            for kx in 0..geo.kernel[1] {
-                let Some(&wv) = weights.next() else { return acc };
-                if let (Some(iy), Some(ix)) = (iy, geo.input_coord(1, ox, kx)) {
-                    acc = add(acc, mul(channel[iy * geo.width + ix], wv));
-                }
+    for (channel, wc) in xg.chunks_exact(geo.plane()).zip(wm.chunks_exact(kh * kw)) {
+        for ky in ky0..ky1 {
+            let iy = oy * geo.strides[0] + ky * geo.dilations[0] - geo.pads[0];
+            for kx in kx0..kx1 {
+                let ix = ox * geo.strides[1] + kx * geo.dilations[1] - geo.pads[1];
+                acc = add(acc, mul(channel[iy * geo.width + ix], wc[ky * kw + kx]));
             }
         }
     }
     acc
+}
+
+/// The taps `k0..k1` along `axis` that are inside the input for output coordinate `o`.
+fn tap_range(geo: &Geometry, axis: usize, o: usize) -> (usize, usize) {
+    let size = if axis == 0 { geo.height } else { geo.width };
+    let (start, dilation) = (o * geo.strides[axis], geo.dilations[axis]);
+    let first = geo.pads[axis].saturating_sub(start).div_ceil(dilation);
+    let end = (size + geo.pads[axis]).saturating_sub(start).div_ceil(dilation);
+    (first.min(geo.kernel[axis]), end.min(geo.kernel[axis]))
 }
 
 /// A depthwise conv (one input channel per group) of one batch item: every output

@@ -43,8 +43,8 @@ pub(crate) use avx2_dispatch;
 
 use crate::numerics::{add, canonical, mul};
 
-/// Rows of a microkernel tile.
-pub(crate) const MR: usize = 4;
+/// Rows of a microkernel tile: with [`NR`], 12 vector accumulators of the 16 AVX registers.
+pub(crate) const MR: usize = 6;
 /// Columns of a microkernel tile (two AVX vectors).
 pub(crate) const NR: usize = 16;
 /// Rows of the output one parallel job covers (a multiple of [`MR`]).
@@ -280,10 +280,16 @@ fn run_job_body(a: &Lhs<'_>, b: &Rhs<'_>, bias: Option<&[f32]>, mut job: Job<'_>
 /// The finished outputs of one tile row: `canonical(add(acc, bias))`, or `canonical(acc)`.
 #[inline(always)]
 fn finish_row(acc: &[f32; NR], bias: Option<f32>) -> [f32; NR] {
-    match bias {
-        Some(b) => acc.map(|v| canonical(add(v, b))),
-        None => acc.map(canonical),
+    let mut done = *acc;
+    if let Some(b) = bias {
+        for v in &mut done {
+            *v = add(*v, b);
+        }
     }
+    for v in &mut done {
+        *v = canonical(*v);
+    }
+    done
 }
 
 /// Continues one tile over a slice of k: `acc[r][c] += a[r][k] · b[k][c]`, sequential in

@@ -189,7 +189,8 @@ fn unflushed_kernel_would_differ_without_the_check() {
     // 2^-70 · 2^-70 = 2^-140 is subnormal: the check must send this tile to the flushing kernel.
     let x = f32::from_bits((127 - 70) << 23);
     assert!(!flush_is_noop(min_nonzero_bits(&[x]), min_nonzero_bits(&[x])));
-    let rows: [&[f32]; MR] = [&[x], &[x], &[x], &[x]];
+    let one = [x];
+    let rows: [&[f32]; MR] = [&one[..]; MR];
     let fast = tile_kernel::<false>([[0.0; NR]; MR], rows, &[x; NR], NR);
     assert!(fast[0][0].is_subnormal(), "the test inputs must produce a subnormal product");
     let out = matmul(&t(&[1, 1], vec![x]), &t(&[1, 1], vec![x]));
