@@ -156,11 +156,8 @@ fn tap_matrix(geo: &Geometry, xg: &[f32]) -> Vec<f32> {
         for oy in y0..y1 {
             let iy = oy * geo.strides[0] + ky * geo.dilations[0] - geo.pads[0];
             let first = iy * geo.width + x0 * geo.strides[1] + kx * geo.dilations[1] - geo.pads[1];
-            let src = channel[first..].iter().step_by(geo.strides[1]);
             let dst = &mut row[oy * geo.out_width + x0..oy * geo.out_width + x1];
-            for (d, &v) in dst.iter_mut().zip(src) {
-                *d = v;
-            }
+            zip_strided(dst, &channel[first..], geo.strides[1], |d, v| *d = v);
         }
     });
     matrix
@@ -331,41 +328,39 @@ fn depthwise_rows_body(geo: &Geometry, x: &[f32], wm: &[f32], plane: &mut [f32],
                 let first = iy * geo.width + lo * stride + kx * geo.dilations[1] - geo.pads[1];
                 let xs = &x[first..=first + (hi - lo - 1) * stride];
                 let acc = &mut acc[lo..hi];
-                match (flush, stride) {
-                    (true, 1) => tap::<true, 1>(acc, xs, wv),
-                    (false, 1) => tap::<false, 1>(acc, xs, wv),
-                    (true, 2) => tap::<true, 2>(acc, xs, wv),
-                    (false, 2) => tap::<false, 2>(acc, xs, wv),
-                    (true, _) => tap_any::<true>(acc, xs, stride, wv),
-                    (false, _) => tap_any::<false>(acc, xs, stride, wv),
+                if flush {
+                    zip_strided(acc, xs, stride, |a, x| *a = add(*a, mul(x, wv)));
+                } else {
+                    zip_strided(acc, xs, stride, |a, x| *a = *a + x * wv);
                 }
             }
         }
     }
 }
 
-/// `acc[i] = add(acc[i], mul(xs[i·S], w))` for one tap, flushing if `FLUSH`; runs of 8
-/// outputs read `8·S` consecutive inputs, which the compiler turns into vector loads
-/// and shuffles.
+/// `f(&mut dst[i], src[i · stride])` for every `i`, with strides 1 and 2 specialized.
 #[inline(always)]
-fn tap<const FLUSH: bool, const S: usize>(acc: &mut [f32], xs: &[f32], w: f32) {
-    let mut done = 0;
-    for (a8, window) in acc.chunks_exact_mut(8).zip(xs.chunks_exact(8 * S)) {
-        for (i, a) in a8.iter_mut().enumerate() {
-            let x = window[i * S];
-            *a = if FLUSH { add(*a, mul(x, w)) } else { *a + x * w };
-        }
-        done += 8;
-    }
-    for (a, &x) in acc[done..].iter_mut().zip(xs[done * S..].iter().step_by(S)) {
-        *a = if FLUSH { add(*a, mul(x, w)) } else { *a + x * w };
+fn zip_strided(dst: &mut [f32], src: &[f32], stride: usize, f: impl Fn(&mut f32, f32)) {
+    match stride {
+        1 => zip_every::<1>(dst, src, f),
+        2 => zip_every::<2>(dst, src, f),
+        _ => dst.iter_mut().zip(src.iter().step_by(stride)).for_each(|(d, &x)| f(d, x)),
     }
 }
 
-/// [`tap`] for a stride known only at run time.
-fn tap_any<const FLUSH: bool>(acc: &mut [f32], xs: &[f32], stride: usize, w: f32) {
-    for (a, &x) in acc.iter_mut().zip(xs.iter().step_by(stride)) {
-        *a = if FLUSH { add(*a, mul(x, w)) } else { *a + x * w };
+/// [`zip_strided`] for a stride known at compile time: runs of 8 outputs read `8·S`
+/// consecutive inputs, which the compiler turns into vector loads and shuffles.
+#[inline(always)]
+fn zip_every<const S: usize>(dst: &mut [f32], src: &[f32], f: impl Fn(&mut f32, f32)) {
+    let mut done = 0;
+    for (d8, window) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8 * S)) {
+        for (i, d) in d8.iter_mut().enumerate() {
+            f(d, window[i * S]);
+        }
+        done += 8;
+    }
+    for (d, &x) in dst[done..].iter_mut().zip(src[done * S..].iter().step_by(S)) {
+        f(d, x);
     }
 }
 
