@@ -35,6 +35,7 @@
 //! skipped only where they are proven no-ops, as for MatMul.
 
 mod cpu;
+mod depthwise;
 #[cfg(test)]
 mod tests;
 
@@ -63,11 +64,15 @@ pub(crate) fn eval(attrs: &ConvAttrs, inputs: &[&Tensor]) -> Result<Tensor, OpEr
     }
     let fixed = |t: &Tensor| t.shape().iter().map(|&d| Dim::Fixed(d)).collect::<Vec<_>>();
     let bias_dims = inputs.get(2).map(|b| fixed(b));
-    output_dims(attrs, &fixed(inputs[0]), &fixed(inputs[1]), bias_dims.as_deref())?;
-    let geometry = cpu::Geometry::new(attrs, inputs[0].shape(), inputs[1].shape());
+    let out_shape = output_dims(attrs, &fixed(inputs[0]), &fixed(inputs[1]), bias_dims.as_deref())?
+        .iter()
+        .map(Dim::fixed)
+        .collect::<Option<Vec<usize>>>()
+        .ok_or_else(|| OpError::new("conv output shape is not concrete"))?;
+    let geometry = cpu::Geometry::new(attrs, inputs[0].shape(), inputs[1].shape(), &out_shape);
     let bias = inputs.get(2).map(|b| b.as_f32()).transpose()?;
     let out = cpu::conv(&geometry, inputs[0].as_f32()?, inputs[1].as_f32()?, bias);
-    Ok(Tensor::from_f32(geometry.output_shape(), out)?)
+    Ok(Tensor::from_f32(out_shape, out)?)
 }
 
 fn check_f32(dtype: DType) -> Result<(), OpError> {
