@@ -166,7 +166,7 @@ impl Zip<'_> {
     where
         A: Copy + Sync,
         B: Copy + Sync,
-        O: Send + Copy + Default,
+        O: Send + Copy,
     {
         let n: usize = self.out.iter().product();
         if x.len() == n && y.len() == n && self.a == self.b {
@@ -190,8 +190,19 @@ impl Zip<'_> {
         }
         let sa = broadcast_strides(self.a, self.out);
         let sb = broadcast_strides(self.b, self.out);
-        let mut out = vec![O::default(); n];
-        for_each_offset(self.out, [&sa, &sb], |i, [ia, ib]| out[i] = f(x[ia], y[ib]));
+        let Some((&len, outer)) = self.out.split_last() else {
+            return vec![f(x[0], y[0])];
+        };
+        let rank = outer.len();
+        // Walk the output row by row (the last dimension), so the per-element work is a
+        // contiguous or constant read on each side.
+        let mut out = Vec::with_capacity(n);
+        for_each_offset(outer, [&sa[..rank], &sb[..rank]], |_, [ia, ib]| match (sa[rank], sb[rank]) {
+            (0, 0) => out.extend(std::iter::repeat_n(f(x[ia], y[ib]), len)),
+            (0, _) => out.extend(y[ib..ib + len].iter().map(|&b| f(x[ia], b))),
+            (_, 0) => out.extend(x[ia..ia + len].iter().map(|&a| f(a, y[ib]))),
+            _ => out.extend(x[ia..ia + len].iter().zip(&y[ib..ib + len]).map(|(&a, &b)| f(a, b))),
+        });
         out
     }
 }

@@ -9,10 +9,19 @@ use crate::tensor::TensorData;
 /// `1/6` rounded to f32: the slope of `HardSwish`.
 const ONE_SIXTH: f32 = f32::from_bits(0x3E2A_AAAB);
 
-/// `clamp(alpha * x + beta, 0, 1)`, NaN propagating.
+/// `clamp(alpha * x + beta, 0, 1)`, NaN propagating: the same bits as
+/// `max(0, min(1, v))` with [`numerics::max`]/[`numerics::min`] (so `-0` becomes `+0`),
+/// written as a select chain that vectorizes.
 #[inline(always)]
 pub(super) fn hard_sigmoid(x: f32, alpha: f32, beta: f32) -> f32 {
-    numerics::max(0.0, numerics::min(1.0, numerics::add(numerics::mul(alpha, x), beta)))
+    let v = numerics::add(numerics::mul(alpha, x), beta);
+    if v >= 1.0 {
+        1.0
+    } else if v > 0.0 || numerics::is_nan(v) {
+        v
+    } else {
+        0.0
+    }
 }
 
 /// Applies a float → float unary op.
@@ -23,8 +32,8 @@ pub(super) fn unary_f32(op: UnaryOp, v: &[f32]) -> Result<Vec<f32>, OpError> {
         UnaryOp::Abs => map_f32(v, |x| canonical(f32::from_bits(x.to_bits() & 0x7FFF_FFFF))),
         UnaryOp::Relu => map_f32(v, |x| numerics::max(x, 0.0)),
         UnaryOp::Sigmoid => map_f32(v, numerics::sigmoid),
-        UnaryOp::HardSigmoid { alpha, beta } => map_f32(v, |x| hard_sigmoid(x, alpha, beta)),
-        UnaryOp::HardSwish => map_f32(v, |x| numerics::mul(x, hard_sigmoid(x, ONE_SIXTH, 0.5))),
+        UnaryOp::HardSigmoid { alpha, beta } => map_f32(v, |x| canonical(hard_sigmoid(x, alpha, beta))),
+        UnaryOp::HardSwish => map_f32(v, |x| canonical(numerics::mul(x, hard_sigmoid(x, ONE_SIXTH, 0.5)))),
         UnaryOp::Tanh => map_f32(v, numerics::tanh),
         UnaryOp::Erf => map_f32(v, numerics::erf),
         UnaryOp::Exp => map_f32(v, numerics::exp),

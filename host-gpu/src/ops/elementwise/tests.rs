@@ -203,3 +203,12 @@ impl SinCosFree for f32 {
         (bits >> 8) as f32 * (8.0 / 16_777_216.0) - 4.0
     }
 }
+
+#[test]
+fn hard_sigmoid_select_chain_equals_max_min() {
+    for &v in crate::testutil::SPECIALS.iter().chain(&[0.5, 1.0, 1.5, -0.5, f32::from_bits(0x7FC1_2345)]) {
+        let x = canonical(v);
+        let expected = numerics::max(0.0, numerics::min(1.0, numerics::add(numerics::mul(1.0, x), 0.0)));
+        assert_bits(&[canonical(scalar::hard_sigmoid(x, 1.0, 0.0))], &[expected]);
+    }
+}
