@@ -55,7 +55,7 @@ pub(super) fn binary_f32(op: BinaryOp, zip: &Zip<'_>, x: &[f32], y: &[f32]) -> R
         BinaryOp::Sub => TensorData::F32(zip.apply(x, y, |a, b| canonical(a - b))),
         BinaryOp::Mul => TensorData::F32(zip.apply(x, y, |a, b| canonical(a * b))),
         BinaryOp::Div => TensorData::F32(zip.apply(x, y, numerics::div)),
-        BinaryOp::Pow => TensorData::F32(zip.apply(x, y, |a, b| numerics::exp(numerics::mul(b, numerics::log(a))))), // TODO(lead): numerics::pow
+        BinaryOp::Pow => TensorData::F32(zip.apply(x, y, numerics::pow)),
         BinaryOp::Max => TensorData::F32(zip.apply(x, y, numerics::max)),
         BinaryOp::Min => TensorData::F32(zip.apply(x, y, numerics::min)),
         BinaryOp::Equal => TensorData::Bool(zip.apply(x, y, |a, b| a == b)),
