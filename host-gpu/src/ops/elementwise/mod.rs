@@ -119,8 +119,8 @@ pub(crate) fn eval_binary(op: BinaryOp, inputs: &[&Tensor]) -> Result<Tensor, Op
     let zip = Zip { a: a.shape(), b: b.shape(), out: &shape };
     let data = match (a.data(), b.data()) {
         (TensorData::F32(x), TensorData::F32(y)) => scalar::binary_f32(op, &zip, x, y)?,
-        (TensorData::I64(x), TensorData::I64(y)) => int_binary(op, &zip, x, y, TensorData::I64)?,
-        (TensorData::I32(x), TensorData::I32(y)) => int_binary(op, &zip, x, y, TensorData::I32)?,
+        (TensorData::I64(x), TensorData::I64(y)) => scalar::binary_int(op, &zip, x, y, TensorData::I64)?,
+        (TensorData::I32(x), TensorData::I32(y)) => scalar::binary_int(op, &zip, x, y, TensorData::I32)?,
         (TensorData::Bool(x), TensorData::Bool(y)) => scalar::binary_bool(op, &zip, x, y)?,
         (x, y) => TensorData::Bool(equal_any(&zip, x, y)?),
     };
@@ -135,22 +135,6 @@ fn equal_any(zip: &Zip<'_>, x: &TensorData, y: &TensorData) -> Result<Vec<bool>,
         (TensorData::U8(x), TensorData::U8(y)) => zip.apply(x, y, |a, b| a == b),
         (x, _) => return Err(OpError::new(format!("input dtype is not supported: {}", x.dtype()))),
     })
-}
-
-fn int_binary<T: scalar::WrappingInt>(
-    op: BinaryOp,
-    zip: &Zip<'_>,
-    x: &[T],
-    y: &[T],
-    wrap: fn(Vec<T>) -> TensorData,
-) -> Result<TensorData, OpError> {
-    if op == BinaryOp::Div && y.contains(&T::ZERO) {
-        return Err(OpError::new("integer division by zero"));
-    }
-    if op == BinaryOp::Pow && y.iter().any(|v| *v < T::ZERO) {
-        return Err(OpError::new("integer power with a negative exponent"));
-    }
-    scalar::binary_int(op, zip, x, y, wrap)
 }
 
 /// Walks two inputs broadcast to an output shape.

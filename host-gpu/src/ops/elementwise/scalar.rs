@@ -108,7 +108,8 @@ macro_rules! wrapping_int {
 wrapping_int!(i32);
 wrapping_int!(i64);
 
-/// Applies an integer binary op; `wrap` builds the value tensor data.
+/// Applies an integer binary op; `wrap` builds the value tensor data. A zero divisor
+/// and a negative exponent are errors.
 pub(super) fn binary_int<T: WrappingInt>(
     op: BinaryOp,
     zip: &Zip<'_>,
@@ -116,6 +117,12 @@ pub(super) fn binary_int<T: WrappingInt>(
     y: &[T],
     wrap: fn(Vec<T>) -> TensorData,
 ) -> Result<TensorData, OpError> {
+    if op == BinaryOp::Div && y.contains(&T::ZERO) {
+        return Err(OpError::new("integer division by zero"));
+    }
+    if op == BinaryOp::Pow && y.iter().any(|v| *v < T::ZERO) {
+        return Err(OpError::new("integer power with a negative exponent"));
+    }
     Ok(match op {
         BinaryOp::Add => wrap(zip.apply(x, y, T::add)),
         BinaryOp::Sub => wrap(zip.apply(x, y, T::sub)),
