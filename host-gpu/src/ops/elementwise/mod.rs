@@ -71,11 +71,20 @@ pub(crate) fn eval_unary(op: UnaryOp, inputs: &[&Tensor]) -> Result<Tensor, OpEr
 }
 
 fn map_f32(v: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    // Plain indexed loops over chunks, so LLVM can vectorize `f` across elements.
+    let fill = |out: &mut [f32], xs: &[f32]| {
+        for (o, &x) in out.iter_mut().zip(xs) {
+            *o = f(x);
+        }
+    };
+    let mut out = vec![0.0f32; v.len()];
     if v.len() >= PARALLEL_THRESHOLD {
-        v.par_iter().with_min_len(PARALLEL_THRESHOLD / 4).map(|&x| f(x)).collect()
+        let chunk = PARALLEL_THRESHOLD / 4;
+        out.par_chunks_mut(chunk).zip(v.par_chunks(chunk)).for_each(|(o, xs)| fill(o, xs));
     } else {
-        v.iter().map(|&x| f(x)).collect()
+        fill(&mut out, v);
     }
+    out
 }
 
 /// Output fact of a binary op: the broadcast shape; bool for comparisons.

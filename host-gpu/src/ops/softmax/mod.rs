@@ -51,11 +51,11 @@ pub(crate) fn eval(axis: i64, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
 
 fn softmax_contiguous(xs: &[f32], out: &mut [f32]) {
     let m = xs.iter().fold(f32::NEG_INFINITY, |m, &v| numerics::max(m, v));
-    let mut sum = 0.0f32;
+    // The exponentials first (independent, so they vectorize), then the sum in order.
     for (o, &v) in out.iter_mut().zip(xs) {
         *o = exp(canonical(v - m));
-        sum = add(sum, *o);
     }
+    let sum = out.iter().fold(0.0f32, |acc, &e| add(acc, e));
     let r = reciprocal(sum);
     for o in out.iter_mut() {
         *o = canonical(mul(*o, r));
