@@ -15,7 +15,7 @@ pub(crate) mod reduce;
 pub(crate) mod shape;
 pub(crate) mod softmax;
 
-use crate::ir::{Fact, Op};
+use crate::ir::{Dim, Fact, Op};
 use crate::tensor::{Tensor, TensorError};
 
 /// What inference knows about one input: its fact, and its value when it is a constant.
@@ -52,6 +52,16 @@ pub(crate) fn expect_inputs<T>(inputs: &[T], min: usize, max: usize) -> Result<(
         return Err(OpError::new(format!("expected {wanted} inputs, got {}", inputs.len())));
     }
     Ok(())
+}
+
+/// A concrete shape as inferred dims, so `eval` can reuse an op's inference rule.
+pub(crate) fn fixed_dims(shape: &[usize]) -> Vec<Dim> {
+    shape.iter().map(|&d| Dim::Fixed(d)).collect()
+}
+
+/// Inferred dims that must all be fixed (they came from concrete shapes).
+pub(crate) fn concrete(dims: &[Dim]) -> Result<Vec<usize>, OpError> {
+    dims.iter().map(|d| d.fixed().ok_or_else(|| OpError::new(format!("output dimension is not fixed: {d}")))).collect()
 }
 
 /// Resolves a possibly negative axis against a rank.

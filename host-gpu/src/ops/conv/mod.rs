@@ -39,7 +39,7 @@ mod depthwise;
 #[cfg(test)]
 mod tests;
 
-use super::{InferInput, OpError, expect_inputs};
+use super::{InferInput, OpError, concrete, expect_inputs, fixed_dims};
 use crate::ir::{ConvAttrs, Dim, Fact};
 use crate::tensor::{DType, Tensor};
 
@@ -62,13 +62,10 @@ pub(crate) fn eval(attrs: &ConvAttrs, inputs: &[&Tensor]) -> Result<Tensor, OpEr
     for input in inputs {
         check_f32(input.dtype())?;
     }
-    let fixed = |t: &Tensor| t.shape().iter().map(|&d| Dim::Fixed(d)).collect::<Vec<_>>();
-    let bias_dims = inputs.get(2).map(|b| fixed(b));
-    let out_shape = output_dims(attrs, &fixed(inputs[0]), &fixed(inputs[1]), bias_dims.as_deref())?
-        .iter()
-        .map(Dim::fixed)
-        .collect::<Option<Vec<usize>>>()
-        .ok_or_else(|| OpError::new("conv output shape is not concrete"))?;
+    let bias_dims = inputs.get(2).map(|b| fixed_dims(b.shape()));
+    let dims =
+        output_dims(attrs, &fixed_dims(inputs[0].shape()), &fixed_dims(inputs[1].shape()), bias_dims.as_deref())?;
+    let out_shape = concrete(&dims)?;
     let geometry = cpu::Geometry::new(attrs, inputs[0].shape(), inputs[1].shape(), &out_shape);
     let bias = inputs.get(2).map(|b| b.as_f32()).transpose()?;
     let out = cpu::conv(&geometry, inputs[0].as_f32()?, inputs[1].as_f32()?, bias);

@@ -53,7 +53,7 @@ use rayon::prelude::*;
 pub(crate) use cpu::{Lhs, Rhs, avx2_dispatch, flush_is_noop, gemm, min_nonzero_bits};
 
 use super::broadcast::{broadcast_dims, broadcast_shapes, broadcast_strides, for_each_offset};
-use super::{InferInput, OpError, expect_inputs};
+use super::{InferInput, OpError, concrete, expect_inputs, fixed_dims};
 use crate::ir::{Dim, Fact};
 use crate::tensor::{DType, Tensor};
 
@@ -74,11 +74,7 @@ pub(crate) fn eval(inputs: &[&Tensor]) -> Result<Tensor, OpError> {
     expect_inputs(inputs, 2, 2)?;
     let (a, b) = (inputs[0], inputs[1]);
     check_dtypes(a.dtype(), b.dtype())?;
-    let out_shape = output_dims(&fixed(a.shape()), &fixed(b.shape()))?
-        .iter()
-        .map(Dim::fixed)
-        .collect::<Option<Vec<usize>>>()
-        .ok_or_else(|| OpError::new("matmul output shape is not concrete"))?;
+    let out_shape = concrete(&output_dims(&fixed_dims(a.shape()), &fixed_dims(b.shape()))?)?;
     let (pa, pb) = (promote_a(a.shape(), 1), promote_b(b.shape(), 1));
     let data = batched_product(a.as_f32()?, &pa, b.as_f32()?, &pb)?;
     Ok(Tensor::from_f32(out_shape, data)?)
@@ -91,10 +87,6 @@ fn check_dtypes(a: DType, b: DType) -> Result<(), OpError> {
         }
     }
     Ok(())
-}
-
-fn fixed(shape: &[usize]) -> Vec<Dim> {
-    shape.iter().map(|&d| Dim::Fixed(d)).collect()
 }
 
 /// `a`'s shape as a matrix stack: rank 1 `[K]` becomes `[1, K]`.

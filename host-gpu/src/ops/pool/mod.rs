@@ -30,7 +30,7 @@ mod cpu;
 #[cfg(test)]
 mod tests;
 
-use super::{InferInput, OpError, expect_inputs};
+use super::{InferInput, OpError, concrete, expect_inputs, fixed_dims};
 use crate::ir::{Dim, Fact, PoolAttrs, PoolKind};
 use crate::tensor::{DType, Tensor};
 
@@ -48,12 +48,7 @@ pub(crate) fn eval(attrs: &PoolAttrs, inputs: &[&Tensor]) -> Result<Tensor, OpEr
     expect_inputs(inputs, 1, 1)?;
     let x = inputs[0];
     check_f32(x.dtype())?;
-    let dims: Vec<Dim> = x.shape().iter().map(|&d| Dim::Fixed(d)).collect();
-    let shape = output_dims(attrs, &dims)?
-        .iter()
-        .map(Dim::fixed)
-        .collect::<Option<Vec<usize>>>()
-        .ok_or_else(|| OpError::new("pool output shape is not concrete"))?;
+    let shape = concrete(&output_dims(attrs, &fixed_dims(x.shape()))?)?;
     let window = cpu::Window::new(attrs, x.shape(), &shape);
     Ok(Tensor::from_f32(shape, cpu::pool(attrs.kind, &window, x.as_f32()?))?)
 }

@@ -35,7 +35,7 @@ pub(crate) use reshape::{
 pub(crate) use slice::{eval_slice, infer_slice};
 pub(crate) use transpose::{eval_transpose, infer_transpose};
 
-use super::{InferInput, OpError, normalize_axis};
+use super::{InferInput, OpError, concrete, fixed_dims, normalize_axis};
 use crate::ir::{Dim, Fact};
 use crate::tensor::{DType, Tensor};
 
@@ -84,16 +84,6 @@ fn known_length(fact: &Fact) -> Option<usize> {
         Some([Dim::Fixed(n)]) => Some(*n),
         _ => None,
     }
-}
-
-/// A concrete shape as inferred dims.
-fn fixed_dims(shape: &[usize]) -> Vec<Dim> {
-    shape.iter().map(|&d| Dim::Fixed(d)).collect()
-}
-
-/// Inferred dims that must all be fixed (they came from a concrete shape).
-fn concrete(dims: &[Dim]) -> Result<Vec<usize>, OpError> {
-    dims.iter().map(|d| d.fixed().ok_or_else(|| OpError::new(format!("output dimension is not fixed: {d}")))).collect()
 }
 
 /// Marks the axes named in `axes` (negative count from the end) among `rank` axes.
