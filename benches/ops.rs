@@ -1,13 +1,13 @@
 //! Criterion benchmarks of the CPU reference kernels on the shapes of the real models
 //! (MiniLM seq 128 MatMuls, the orientation CNN's convolutions and pools), each at 1 and
 //! 2 rayon threads. Throughput is in multiply-adds (MatMul, Conv) or input elements
-//! (Pool), so criterion's "elem/s" reads as MAC/s.
+//! (Pool, elementwise), so criterion's "elem/s" reads as MAC/s.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wasmnn_host_gpu::Tensor;
-use wasmnn_host_gpu::ir::{ConvAttrs, Op, PoolAttrs, PoolKind};
+use wasmnn_host_gpu::ir::{ConvAttrs, Op, PoolAttrs, PoolKind, UnaryOp};
 use wasmnn_host_gpu::ops::eval;
 
 /// A tensor of deterministic pseudo-random values in [-1, 1).
@@ -87,5 +87,16 @@ fn pool(c: &mut Criterion) {
     bench_op(c, "cpu/pool", "max_16x112_3x3s2", 16 * 112 * 112, &Op::Pool(max), &[tensor(&[1, 16, 112, 112], 7)]);
 }
 
-criterion_group!(benches, matmul, conv, pool);
+fn elementwise(c: &mut Criterion) {
+    let x = tensor(&[1, 128, 28, 28], 8);
+    let n = x.len() as u64;
+    bench_op(c, "cpu/elementwise", "hardswish_128x28", n, &Op::Unary(UnaryOp::HardSwish), std::slice::from_ref(&x));
+    bench_op(c, "cpu/elementwise", "erf_128x28", n, &Op::Unary(UnaryOp::Erf), std::slice::from_ref(&x));
+    let params: Vec<Tensor> = (0..4).map(|i| tensor(&[128], 9 + i)).collect();
+    let var = Tensor::from_f32(vec![128], params[3].as_f32().expect("f32").iter().map(|v| v + 2.0).collect());
+    let bn = [x, params[0].clone(), params[1].clone(), params[2].clone(), var.expect("var")];
+    bench_op(c, "cpu/elementwise", "batchnorm_128x28", n, &Op::BatchNorm { epsilon: 1e-5 }, &bn);
+}
+
+criterion_group!(benches, matmul, conv, pool, elementwise);
 criterion_main!(benches);

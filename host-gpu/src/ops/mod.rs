@@ -1,13 +1,15 @@
 //! Operator families: for each, the inference rule (facts in → fact out) and the CPU
 //! reference kernel (tensors in → tensor out), side by side.
 //!
-//! [`infer`] and [`eval`] are the only places that dispatch on [`Op`]: one exhaustive
-//! `match` each, one line per family, so a new variant does not compile until its
-//! family handles it.
+//! [`infer`] and [`eval`] are the only places that dispatch on every [`Op`]: one
+//! exhaustive `match` each, one line per family, so a new variant does not compile until
+//! its family handles it. [`eval_owned`] picks out the ops that can write their output
+//! over their first input and sends the rest to [`eval`].
 
 pub(crate) mod broadcast;
 pub(crate) mod conv;
 pub(crate) mod elementwise;
+pub mod epilogue;
 pub(crate) mod matmul;
 pub(crate) mod norm;
 pub(crate) mod pool;
@@ -136,5 +138,30 @@ pub fn eval(op: &Op, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
         Op::Range => shape::eval_range(inputs),
         Op::Expand => shape::eval_expand(inputs),
         Op::Flatten { axis } => shape::eval_flatten(*axis, inputs),
+    }
+}
+
+/// Whether [`eval_owned`] writes `op`'s output over its first input's buffer instead of
+/// allocating one: elementwise maps of one tensor and `BatchNorm`.
+pub fn reuses_first_input(op: &Op) -> bool {
+    matches!(op, Op::Unary(_) | Op::BatchNorm { .. })
+}
+
+/// [`eval`] with the first input given up, so the ops of [`reuses_first_input`] can
+/// overwrite it: the same results, without a new buffer and a pass over the old one.
+///
+/// # Errors
+/// As [`eval`].
+pub fn eval_owned(op: &Op, first: Tensor, rest: &[&Tensor]) -> Result<Tensor, OpError> {
+    match op {
+        Op::Unary(u) => {
+            expect_inputs(rest, 0, 0)?;
+            elementwise::apply_unary(*u, first)
+        }
+        Op::BatchNorm { epsilon } => norm::apply_batch_norm(*epsilon, first, rest),
+        _ => {
+            let inputs: Vec<&Tensor> = std::iter::once(&first).chain(rest.iter().copied()).collect();
+            eval(op, &inputs)
+        }
     }
 }

@@ -9,13 +9,15 @@
 //!    rows by it with [`matmul::gemm`]; then the outputs whose window touches the padding
 //!    (where the matrix held zeros for skipped taps) are recomputed by [`conv_point`];
 //! 3. the bias is added and every output made canonical (by the MatMul engine for the
-//!    outputs it computes).
+//!    outputs it computes);
+//! 4. the fused [`ChannelEpilogue`] runs over each finished plane.
 
 use rayon::prelude::*;
 
 use super::depthwise;
 use crate::ir::ConvAttrs;
 use crate::numerics::{add, canonical, mul};
+use crate::ops::epilogue::ChannelEpilogue;
 use crate::ops::matmul::{self, Lhs, Rhs};
 
 /// Sizes of one convolution, all concrete.
@@ -82,8 +84,9 @@ impl Geometry {
     }
 }
 
-/// The convolution of `x` by `w` (plus `bias`), as the NCHW output buffer.
-pub(crate) fn conv(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+/// The convolution of `x` by `w` (plus `bias`), followed by `epilogue`, as the NCHW
+/// output buffer.
+pub(crate) fn conv(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, epilogue: &ChannelEpilogue) -> Vec<f32> {
     let mut out = vec![0.0; geo.batch * geo.out_channels * geo.out_plane()];
     if out.is_empty() {
         return out;
@@ -95,13 +98,14 @@ pub(crate) fn conv(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -
     for (n, out_item) in out.chunks_exact_mut(geo.out_channels * geo.out_plane()).enumerate() {
         let x_item = &x[n * geo.channels * geo.plane()..(n + 1) * geo.channels * geo.plane()];
         if geo.group_channels() == 1 {
-            depthwise::depthwise(geo, x_item, w, bias, out_item);
+            depthwise::depthwise(geo, x_item, w, bias, epilogue, out_item);
             continue;
         }
         for (g, out_group) in out_item.chunks_exact_mut(group_out).enumerate() {
             let xg = &x_item[g * group_in..(g + 1) * group_in];
             let bias = bias.map(|b| &b[g * mg..(g + 1) * mg]);
-            via_gemm(geo, xg, &w[g * group_w..(g + 1) * group_w], bias, out_group);
+            let planes = Planes { first_channel: g * mg, epilogue };
+            via_gemm(geo, xg, &w[g * group_w..(g + 1) * group_w], bias, &planes, out_group);
         }
     }
     out
@@ -113,8 +117,17 @@ pub(super) fn finish(acc: f32, bias: Option<f32>) -> f32 {
     canonical(bias.map_or(acc, |b| add(acc, b)))
 }
 
-/// One group through the MatMul engine, then the outputs touching the padding tap by tap.
-fn via_gemm(geo: &Geometry, xg: &[f32], wg: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+/// Where a group's output planes sit among all channels, and what to run over them.
+struct Planes<'a> {
+    /// The channel of the group's first output plane.
+    first_channel: usize,
+    /// The fused work.
+    epilogue: &'a ChannelEpilogue,
+}
+
+/// One group through the MatMul engine, then the outputs touching the padding tap by tap,
+/// then the epilogue.
+fn via_gemm(geo: &Geometry, xg: &[f32], wg: &[f32], bias: Option<&[f32]>, planes: &Planes<'_>, out: &mut [f32]) {
     let (taps, pixels) = (geo.taps(), geo.out_plane());
     let lhs = Lhs::new(wg, geo.group_outputs(), taps);
     if geo.is_pointwise() {
@@ -122,7 +135,7 @@ fn via_gemm(geo: &Geometry, xg: &[f32], wg: &[f32], bias: Option<&[f32]>, out: &
     } else {
         matmul::gemm(&lhs, &Rhs::new(&tap_matrix(geo, xg), taps, pixels), bias, out);
     }
-    fix_border(geo, xg, wg, bias, out);
+    finish_planes(geo, xg, wg, bias, planes, out);
 }
 
 /// The `taps × pixels` matrix: row `(c, ky, kx)` holds, for each output pixel, the input
@@ -149,12 +162,13 @@ fn tap_matrix(geo: &Geometry, xg: &[f32]) -> Vec<f32> {
     matrix
 }
 
-/// Recomputes, with [`conv_point`], every output whose window touches the padding.
-fn fix_border(geo: &Geometry, xg: &[f32], wg: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+/// Recomputes, with [`conv_point`], every output whose window touches the padding, then
+/// runs the epilogue over the plane.
+fn finish_planes(geo: &Geometry, xg: &[f32], wg: &[f32], bias: Option<&[f32]>, planes: &Planes<'_>, out: &mut [f32]) {
     let (y0, y1) = interior(geo, 0);
     let (x0, x1) = interior(geo, 1);
-    let planes = out.par_chunks_mut(geo.out_plane()).zip(wg.par_chunks(geo.taps())).enumerate();
-    planes.for_each(|(m, (plane, wm))| {
+    let outputs = out.par_chunks_mut(geo.out_plane()).zip(wg.par_chunks(geo.taps())).enumerate();
+    outputs.for_each(|(m, (plane, wm))| {
         let b = bias.map(|b| b[m]);
         for (oy, row) in plane.chunks_exact_mut(geo.out_width).enumerate() {
             let border_row = oy < y0 || oy >= y1;
@@ -162,6 +176,7 @@ fn fix_border(geo: &Geometry, xg: &[f32], wg: &[f32], bias: Option<&[f32]>, out:
                 row[ox] = finish(conv_point(geo, xg, wm, oy, ox), b);
             }
         }
+        planes.epilogue.apply(planes.first_channel + m, plane);
     });
 }
 

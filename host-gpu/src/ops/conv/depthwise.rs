@@ -17,14 +17,22 @@ use rayon::prelude::*;
 
 use super::cpu::{Geometry, finish, valid_range, zip_strided};
 use crate::numerics::{add, mul};
+use crate::ops::epilogue::ChannelEpilogue;
 use crate::ops::matmul::{avx2_dispatch, flush_is_noop, min_nonzero_bits};
 
 /// About how many outputs the kernel keeps in the L1 cache at once.
 const BLOCK_ELEMENTS: usize = 2048;
 
 /// A depthwise conv of one batch item: every output channel in parallel, plus the bias,
-/// made canonical.
-pub(super) fn depthwise(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+/// made canonical, then the epilogue.
+pub(super) fn depthwise(
+    geo: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    epilogue: &ChannelEpilogue,
+    out: &mut [f32],
+) {
     let layout = Layout::new(geo);
     let kernel_size = geo.kernel[0] * geo.kernel[1];
     let per_channel = geo.out_channels / geo.channels;
@@ -32,6 +40,7 @@ pub(super) fn depthwise(geo: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32
     planes.for_each(|(m, (plane, wm))| {
         let xc = &x[m / per_channel * geo.plane()..][..geo.plane()];
         one_plane(geo, &layout, xc, wm, bias.map(|b| b[m]), plane);
+        epilogue.apply(m, plane);
     });
 }
 

@@ -41,6 +41,7 @@ mod tests;
 
 use super::{InferInput, OpError, concrete, expect_inputs, fixed_dims};
 use crate::ir::{ConvAttrs, Dim, Fact};
+use crate::ops::epilogue::ChannelEpilogue;
 use crate::tensor::{DType, Tensor};
 
 /// Output fact of Conv: `[N, M, OH, OW]`, sizes known where the inputs fix them.
@@ -58,6 +59,12 @@ pub(crate) fn infer(attrs: &ConvAttrs, inputs: &[InferInput<'_>]) -> Result<Fact
 
 /// Runs the convolution (the numerics are in the module documentation).
 pub(crate) fn eval(attrs: &ConvAttrs, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
+    eval_fused(attrs, inputs, &ChannelEpilogue::default())
+}
+
+/// Runs the convolution followed by the per-channel `epilogue` (the same bits as running
+/// the epilogue's ops one after the other).
+pub(crate) fn eval_fused(attrs: &ConvAttrs, inputs: &[&Tensor], epilogue: &ChannelEpilogue) -> Result<Tensor, OpError> {
     expect_inputs(inputs, 2, 3)?;
     for input in inputs {
         check_f32(input.dtype())?;
@@ -68,7 +75,7 @@ pub(crate) fn eval(attrs: &ConvAttrs, inputs: &[&Tensor]) -> Result<Tensor, OpEr
     let out_shape = concrete(&dims)?;
     let geometry = cpu::Geometry::new(attrs, inputs[0].shape(), inputs[1].shape(), &out_shape);
     let bias = inputs.get(2).map(|b| b.as_f32()).transpose()?;
-    let out = cpu::conv(&geometry, inputs[0].as_f32()?, inputs[1].as_f32()?, bias);
+    let out = cpu::conv(&geometry, inputs[0].as_f32()?, inputs[1].as_f32()?, bias, epilogue);
     Ok(Tensor::from_f32(out_shape, out)?)
 }
 

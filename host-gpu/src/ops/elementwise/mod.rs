@@ -16,6 +16,7 @@ mod tests;
 use rayon::prelude::*;
 
 pub(crate) use cast::{eval_cast, infer_cast};
+pub(crate) use scalar::{maps_f32, unary_f32_chunk};
 
 use super::broadcast::{broadcast_dims, broadcast_shapes, broadcast_strides, for_each_offset};
 use super::{InferInput, OpError, expect_inputs};
@@ -50,11 +51,20 @@ fn unary_output_dtype(op: UnaryOp, dtype: DType) -> Result<DType, OpError> {
 /// Applies a unary op.
 pub(crate) fn eval_unary(op: UnaryOp, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
     expect_inputs(inputs, 1, 1)?;
-    let x = inputs[0];
+    unary_output_dtype(op, inputs[0].dtype())?;
+    apply_unary(op, inputs[0].clone())
+}
+
+/// Applies a unary op to a tensor the caller gives up: float → float ops write their
+/// results over its buffer.
+pub(crate) fn apply_unary(op: UnaryOp, mut x: Tensor) -> Result<Tensor, OpError> {
     unary_output_dtype(op, x.dtype())?;
-    let shape = x.shape().to_vec();
+    if let (Some(v), true) = (x.f32_mut(), maps_f32(op)) {
+        scalar::unary_f32(op, v)?;
+        return Ok(x);
+    }
     let data = match (op, x.data()) {
-        (UnaryOp::Identity, data) => data.clone(),
+        (UnaryOp::Identity, _) => return Ok(x),
         (UnaryOp::Not, TensorData::Bool(v)) => TensorData::Bool(v.iter().map(|b| !b).collect()),
         (UnaryOp::IsNaN, TensorData::F32(v)) => {
             TensorData::Bool(v.iter().map(|&x| crate::numerics::is_nan(x)).collect())
@@ -64,27 +74,9 @@ pub(crate) fn eval_unary(op: UnaryOp, inputs: &[&Tensor]) -> Result<Tensor, OpEr
         (UnaryOp::Neg, TensorData::I64(v)) => TensorData::I64(v.iter().map(|x| x.wrapping_neg()).collect()),
         (UnaryOp::Abs, TensorData::I32(v)) => TensorData::I32(v.iter().map(|x| x.wrapping_abs()).collect()),
         (UnaryOp::Abs, TensorData::I64(v)) => TensorData::I64(v.iter().map(|x| x.wrapping_abs()).collect()),
-        (op, TensorData::F32(v)) => TensorData::F32(scalar::unary_f32(op, v)?),
         (_, data) => return Err(OpError::new(format!("input dtype is not supported: {}", data.dtype()))),
     };
-    Ok(Tensor::new(shape, data)?)
-}
-
-fn map_f32(v: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    // Plain indexed loops over chunks, so LLVM can vectorize `f` across elements.
-    let fill = |out: &mut [f32], xs: &[f32]| {
-        for (o, &x) in out.iter_mut().zip(xs) {
-            *o = f(x);
-        }
-    };
-    let mut out = vec![0.0f32; v.len()];
-    if v.len() >= PARALLEL_THRESHOLD {
-        let chunk = PARALLEL_THRESHOLD / 4;
-        out.par_chunks_mut(chunk).zip(v.par_chunks(chunk)).for_each(|(o, xs)| fill(o, xs));
-    } else {
-        fill(&mut out, v);
-    }
-    out
+    Ok(Tensor::new(x.shape().to_vec(), data)?)
 }
 
 /// Output fact of a binary op: the broadcast shape; bool for comparisons.

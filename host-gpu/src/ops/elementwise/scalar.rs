@@ -1,9 +1,12 @@
 //! The per-element functions of the elementwise family, one monomorphized loop per op.
 
-use super::{Zip, map_f32};
+use rayon::prelude::*;
+
+use super::{PARALLEL_THRESHOLD, Zip};
 use crate::ir::{BinaryOp, UnaryOp};
 use crate::numerics::{self, canonical};
 use crate::ops::OpError;
+use crate::ops::matmul::avx2_dispatch;
 use crate::tensor::TensorData;
 
 /// `1/6` rounded to f32: the slope of `HardSwish`.
@@ -24,27 +27,63 @@ pub(super) fn hard_sigmoid(x: f32, alpha: f32, beta: f32) -> f32 {
     }
 }
 
-/// Applies a float → float unary op.
-pub(super) fn unary_f32(op: UnaryOp, v: &[f32]) -> Result<Vec<f32>, OpError> {
-    Ok(match op {
-        UnaryOp::Identity => v.to_vec(),
-        UnaryOp::Neg => map_f32(v, |x| canonical(-x)),
-        UnaryOp::Abs => map_f32(v, |x| canonical(f32::from_bits(x.to_bits() & 0x7FFF_FFFF))),
-        UnaryOp::Relu => map_f32(v, |x| numerics::max(x, 0.0)),
-        UnaryOp::Sigmoid => map_f32(v, numerics::sigmoid),
-        UnaryOp::HardSigmoid { alpha, beta } => map_f32(v, |x| canonical(hard_sigmoid(x, alpha, beta))),
-        UnaryOp::HardSwish => map_f32(v, |x| canonical(numerics::mul(x, hard_sigmoid(x, ONE_SIXTH, 0.5)))),
-        UnaryOp::Tanh => map_f32(v, numerics::tanh),
-        UnaryOp::Erf => map_f32(v, numerics::erf),
-        UnaryOp::Exp => map_f32(v, numerics::exp),
-        UnaryOp::Log => map_f32(v, numerics::log),
-        UnaryOp::Sqrt => map_f32(v, numerics::sqrt),
-        UnaryOp::Reciprocal => map_f32(v, numerics::reciprocal),
-        UnaryOp::Clip { min, max } => map_f32(v, |x| numerics::max(min, numerics::min(max, x))),
-        UnaryOp::Floor => map_f32(v, |x| canonical(x.floor())),
-        UnaryOp::Ceil => map_f32(v, |x| canonical(x.ceil())),
-        UnaryOp::Not | UnaryOp::IsNaN => return Err(OpError::new(format!("{op:?} does not map f32 to f32"))),
-    })
+/// Applies a float → float unary op to every element of `v`, in place, across rayon
+/// threads for large slices.
+pub(crate) fn unary_f32(op: UnaryOp, v: &mut [f32]) -> Result<(), OpError> {
+    if !maps_f32(op) {
+        return Err(OpError::new(format!("{op:?} does not map f32 to f32")));
+    }
+    if v.len() >= PARALLEL_THRESHOLD {
+        v.par_chunks_mut(PARALLEL_THRESHOLD / 4).for_each(|chunk| unary_f32_chunk(op, chunk));
+    } else {
+        unary_f32_chunk(op, v);
+    }
+    Ok(())
+}
+
+avx2_dispatch! {
+    /// [`unary_f32`] on one chunk, on this thread, compiled for AVX2 when the CPU has it
+    /// (the dispatch sits inside the rayon split: closures that rayon inlines would not
+    /// get the feature). `op` must satisfy [`maps_f32`]; other ops leave `v` as it is.
+    pub(crate) fn unary_f32_chunk(op: UnaryOp, v: &mut [f32]) => unary_f32_chunk_body
+}
+
+#[inline(always)]
+fn unary_f32_chunk_body(op: UnaryOp, v: &mut [f32]) {
+    match op {
+        UnaryOp::Identity => {}
+        UnaryOp::Neg => map_in_place(v, |x| canonical(-x)),
+        UnaryOp::Abs => map_in_place(v, |x| canonical(f32::from_bits(x.to_bits() & 0x7FFF_FFFF))),
+        UnaryOp::Relu => map_in_place(v, |x| numerics::max(x, 0.0)),
+        UnaryOp::Sigmoid => map_in_place(v, numerics::sigmoid),
+        UnaryOp::HardSigmoid { alpha, beta } => map_in_place(v, |x| canonical(hard_sigmoid(x, alpha, beta))),
+        UnaryOp::HardSwish => map_in_place(v, |x| canonical(numerics::mul(x, hard_sigmoid(x, ONE_SIXTH, 0.5)))),
+        UnaryOp::Tanh => map_in_place(v, numerics::tanh),
+        UnaryOp::Erf => map_in_place(v, numerics::erf),
+        UnaryOp::Exp => map_in_place(v, numerics::exp),
+        UnaryOp::Log => map_in_place(v, numerics::log),
+        UnaryOp::Sqrt => map_in_place(v, numerics::sqrt),
+        UnaryOp::Reciprocal => map_in_place(v, numerics::reciprocal),
+        UnaryOp::Clip { min, max } => map_in_place(v, |x| numerics::max(min, numerics::min(max, x))),
+        UnaryOp::Floor => map_in_place(v, |x| canonical(x.floor())),
+        UnaryOp::Ceil => map_in_place(v, |x| canonical(x.ceil())),
+        // Not float maps: rejected by `unary_f32` and `ChannelEpilogue::push_unary`.
+        UnaryOp::Not | UnaryOp::IsNaN => {}
+    }
+}
+
+/// `v[i] = f(v[i])` for every element: a plain loop, so LLVM vectorizes `f` across
+/// elements.
+#[inline(always)]
+fn map_in_place(v: &mut [f32], f: impl Fn(f32) -> f32) {
+    for x in v {
+        *x = f(*x);
+    }
+}
+
+/// Whether `op` maps f32 to f32 (every unary op but `Not` and `IsNaN`).
+pub(crate) fn maps_f32(op: UnaryOp) -> bool {
+    !matches!(op, UnaryOp::Not | UnaryOp::IsNaN)
 }
 
 /// Applies a float binary op; comparisons give bool. IEEE comparisons: NaN compares

@@ -106,7 +106,7 @@ impl<'a> Lhs<'a> {
     /// Wraps a row-major `m × k` matrix.
     pub(crate) fn new(data: &'a [f32], m: usize, k: usize) -> Self {
         debug_assert_eq!(data.len(), m * k);
-        let block_min = data.chunks((MR * k).max(1)).map(min_nonzero_bits).collect();
+        let block_min = data.par_chunks((MR * k).max(1)).map(min_nonzero_bits).collect();
         Lhs { data, m, k, block_min }
     }
 
@@ -155,7 +155,7 @@ impl<'a> Rhs<'a> {
         for (dst, row) in tail.chunks_exact_mut(NR).zip(data.chunks_exact(n)) {
             dst[..width].copy_from_slice(&row[full * NR..]);
         }
-        let panel_min = column_min(data, n).chunks(NR).map(min_nonzero_bits).collect();
+        let panel_min = (0..n.div_ceil(NR)).into_par_iter().map(|p| panel_min_in_place(data, n, p)).collect();
         Rhs { k, n, layout: Layout::InPlace { data, tail }, panel_min }
     }
 
@@ -185,16 +185,17 @@ impl<'a> Rhs<'a> {
     }
 }
 
-/// The smallest nonzero, non-NaN `|x|` of each column of a row-major matrix with `n`
-/// columns (`+inf` where there is none).
-fn column_min(data: &[f32], n: usize) -> Vec<f32> {
-    let mut min = vec![f32::INFINITY; n];
-    for row in data.chunks_exact(n.max(1)) {
-        for (m, &x) in min.iter_mut().zip(row) {
+/// The smallest nonzero, non-NaN `|x|` of panel `p` (columns `p·NR ..`, at most [`NR`]) of
+/// a row-major matrix with `n` columns, as bits.
+fn panel_min_in_place(data: &[f32], n: usize, p: usize) -> MinBits {
+    let columns = p * NR..(p * NR + NR).min(n);
+    let mut lanes = [f32::INFINITY; NR];
+    for row in data.chunks_exact(n) {
+        for (m, &x) in lanes.iter_mut().zip(&row[columns.clone()]) {
             *m = keep_smaller(*m, x);
         }
     }
-    min
+    min_nonzero_bits(&lanes)
 }
 
 /// `min(m, |x|)`, ignoring zeros and NaNs (`a < m` is false for NaN).

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use super::{InferInput, OpError, expect_inputs, normalize_axis};
 use crate::ir::Fact;
 use crate::numerics::{add, canonical, mul, reciprocal, rsqrt};
+use crate::ops::matmul::avx2_dispatch;
 use crate::tensor::{DType, Tensor, checked_numel};
 
 /// Output fact of `BatchNorm`: the input's.
@@ -48,35 +49,70 @@ fn check_f32(name: &str, fact: &Fact) -> Result<(), OpError> {
 /// Inference-mode batch normalization over axis 1.
 pub(crate) fn eval_batch_norm(epsilon: f32, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
     expect_inputs(inputs, 5, 5)?;
-    let x = inputs[0];
-    let data = x.as_f32()?;
-    let [scale, bias, mean, var] = [1, 2, 3, 4].map(|i| inputs[i].as_f32());
-    let (scale, bias, mean, var) = (scale?, bias?, mean?, var?);
-    let shape = x.shape();
+    apply_batch_norm(epsilon, inputs[0].clone(), &inputs[1..])
+}
+
+/// Batch normalization of a tensor the caller gives up, written over its buffer;
+/// `params` are scale, bias, mean and variance.
+pub(crate) fn apply_batch_norm(epsilon: f32, mut x: Tensor, params: &[&Tensor]) -> Result<Tensor, OpError> {
+    let shape = x.shape().to_vec();
     if shape.len() < 2 {
         return Err(OpError::new(format!("input must have a channel axis, got shape {shape:?}")));
     }
     let channels = shape[1];
+    let coefficients = batch_norm_parameters(epsilon, params, channels)?;
+    let inner: usize = shape[2..].iter().product();
+    let dtype = x.dtype();
+    let data = x.f32_mut().ok_or_else(|| OpError::new(format!("input must be f32, got {dtype}")))?;
+    if inner > 0 {
+        data.par_chunks_mut(inner).enumerate().for_each(|(plane, values)| {
+            let (s, t) = coefficients[plane % channels];
+            scale_shift(values, s, t);
+        });
+    }
+    Ok(x)
+}
+
+/// The per-channel `(s, t)` of batch normalization from its `params` (scale, bias, mean,
+/// variance), checked to be f32 vectors of `channels` elements.
+pub(crate) fn batch_norm_parameters(
+    epsilon: f32,
+    params: &[&Tensor],
+    channels: usize,
+) -> Result<Vec<(f32, f32)>, OpError> {
+    expect_inputs(params, 4, 4)?;
+    let [scale, bias, mean, var] = [0, 1, 2, 3].map(|i| params[i].as_f32());
+    let (scale, bias, mean, var) = (scale?, bias?, mean?, var?);
     if [scale.len(), bias.len(), mean.len(), var.len()].iter().any(|&n| n != channels) {
         return Err(OpError::new(format!("parameters must have {channels} elements")));
     }
-    let inner: usize = shape[2..].iter().product();
-    let coefficients: Vec<(f32, f32)> = (0..channels)
-        .map(|c| {
-            let s = mul(scale[c], rsqrt(add(var[c], epsilon)));
-            (s, canonical(bias[c] - mul(mean[c], s)))
+    Ok(batch_norm_coefficients(epsilon, scale, bias, mean, var))
+}
+
+/// The per-channel `(s, t)` of batch normalization: `y = add(mul(x, s), t)`.
+fn batch_norm_coefficients(epsilon: f32, scale: &[f32], bias: &[f32], mean: &[f32], var: &[f32]) -> Vec<(f32, f32)> {
+    scale
+        .iter()
+        .zip(bias)
+        .zip(mean.iter().zip(var))
+        .map(|((&scale, &bias), (&mean, &var))| {
+            let s = mul(scale, rsqrt(add(var, epsilon)));
+            (s, canonical(bias - mul(mean, s)))
         })
-        .collect();
-    let mut out = vec![0.0f32; data.len()];
-    if inner > 0 {
-        out.par_chunks_mut(inner).zip(data.par_chunks(inner)).enumerate().for_each(|(plane, (o, xs))| {
-            let (s, t) = coefficients[plane % channels];
-            for (o, &v) in o.iter_mut().zip(xs) {
-                *o = canonical(add(mul(v, s), t));
-            }
-        });
+        .collect()
+}
+
+avx2_dispatch! {
+    /// `v = canonical(add(mul(v, s), t))` over one channel plane, in place: the batch
+    /// normalization of one channel, compiled for AVX2 when the CPU has it.
+    pub(crate) fn scale_shift(values: &mut [f32], s: f32, t: f32) => scale_shift_body
+}
+
+#[inline(always)]
+fn scale_shift_body(values: &mut [f32], s: f32, t: f32) {
+    for v in values {
+        *v = canonical(add(mul(*v, s), t));
     }
-    Ok(Tensor::from_f32(shape.to_vec(), out)?)
 }
 
 /// Output fact of `LayerNorm`: the input's.

@@ -3,15 +3,23 @@
 //! Steps of a run:
 //! 1. match the supplied tensors to the graph inputs by name, checking dtype and shape
 //!    against the inferred facts, and canonicalize f32 inputs (flush subnormals, one NaN);
-//! 2. evaluate the nodes in order, dropping each intermediate after its last use;
+//! 2. evaluate the nodes in order, dropping each intermediate after its last use (an
+//!    elementwise op at its input's last use writes over that input instead, and a
+//!    convolution runs its [`fusion`] chain of per-channel followers as an epilogue);
 //! 3. return the graph outputs in declaration order.
 //!
 //! Kernels parallelize across output elements with rayon; the caller picks the thread
 //! count by running inside a `rayon::ThreadPool::install`. Results do not depend on it.
 
+mod fusion;
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
-use crate::ir::{Graph, ValueId};
+use fusion::FusionPlan;
+
+use crate::ir::{Graph, Node, Op, ValueId};
 use crate::numerics;
 use crate::ops::{self, OpError};
 use crate::tensor::Tensor;
@@ -58,22 +66,36 @@ impl CpuExecutor {
         let mut slots: Vec<Option<Arc<Tensor>>> = vec![None; graph.values().len()];
         bind_inputs(graph, inputs, &mut slots)?;
         let last_use = last_uses(graph);
+        let plan = FusionPlan::new(graph);
         for (index, node) in graph.nodes().iter().enumerate() {
-            let args: Vec<&Tensor> =
-                node.inputs.iter().map(|&id| lookup(graph, &slots, id)).collect::<Option<_>>().ok_or_else(|| {
-                    ExecError::Node {
-                        node: node.name.clone(),
-                        op: node.op.kind_name(),
-                        source: OpError::new("an input was freed before its last use"),
-                    }
-                })?;
-            let out = ops::eval(&node.op, &args).map_err(|source| ExecError::Node {
-                node: node.name.clone(),
-                op: node.op.kind_name(),
-                source,
-            })?;
-            tracing::trace!(node = %node.name, op = node.op.kind_name(), shape = ?out.shape(), "evaluated");
-            slots[node.output.index()] = Some(Arc::new(out));
+            if plan.is_absorbed(index) {
+                continue;
+            }
+            let followers: Vec<&Node> = plan.followers(index).iter().map(|&j| &graph.nodes()[j]).collect();
+            let fail = |source| ExecError::Node { node: node.name.clone(), op: node.op.kind_name(), source };
+            let owned_first =
+                if followers.is_empty() { take_reusable_first(node, index, &last_use, &mut slots) } else { None };
+            let rest = if owned_first.is_some() { &node.inputs[1..] } else { &node.inputs[..] };
+            let args: Vec<&Tensor> = rest
+                .iter()
+                .map(|&id| lookup(graph, &slots, id))
+                .collect::<Option<_>>()
+                .ok_or_else(|| fail(OpError::new("an input was freed before its last use")))?;
+            let out = match owned_first {
+                Some(first) => ops::eval_owned(&node.op, first, &args),
+                None if followers.is_empty() => ops::eval(&node.op, &args),
+                None => eval_fused(graph, node, &followers, &args),
+            }
+            .map_err(fail)?;
+            let output = followers.last().map_or(node.output, |last| last.output);
+            tracing::trace!(
+                node = %node.name,
+                op = node.op.kind_name(),
+                fused = followers.len(),
+                shape = ?out.shape(),
+                "evaluated"
+            );
+            slots[output.index()] = Some(Arc::new(out));
             for &id in &node.inputs {
                 if last_use[id.index()] == Some(index) {
                     slots[id.index()] = None;
@@ -93,6 +115,38 @@ impl CpuExecutor {
                 Ok((name, tensor))
             })
             .collect()
+    }
+}
+
+/// Runs a convolution with its fused followers as the epilogue.
+fn eval_fused(graph: &Graph, node: &Node, followers: &[&Node], args: &[&Tensor]) -> Result<Tensor, OpError> {
+    let (Op::Conv(attrs), Some(weights)) = (&node.op, args.get(1)) else {
+        return Err(OpError::new("only a convolution with weights takes fused followers"));
+    };
+    let channels = weights.shape().first().copied().unwrap_or(0);
+    let epilogue = fusion::epilogue(graph, followers, channels)?;
+    ops::conv::eval_fused(attrs, args, &epilogue)
+}
+
+/// Takes the first input of `node` out of its slot when the op can overwrite it
+/// ([`ops::reuses_first_input`]) and nothing else will read it: this is its last use, the
+/// node reads it only once, and no other reference to the tensor is alive.
+fn take_reusable_first(
+    node: &Node,
+    index: usize,
+    last_use: &[Option<usize>],
+    slots: &mut [Option<Arc<Tensor>>],
+) -> Option<Tensor> {
+    let (&first, rest) = node.inputs.split_first()?;
+    if !ops::reuses_first_input(&node.op) || last_use[first.index()] != Some(index) || rest.contains(&first) {
+        return None;
+    }
+    match Arc::try_unwrap(slots[first.index()].take()?) {
+        Ok(tensor) => Some(tensor),
+        Err(shared) => {
+            slots[first.index()] = Some(shared);
+            None
+        }
     }
 }
 
