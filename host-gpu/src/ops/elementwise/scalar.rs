@@ -41,6 +41,18 @@ pub(crate) fn unary_f32(op: UnaryOp, v: &mut [f32]) -> Result<(), OpError> {
     Ok(())
 }
 
+/// `v[i] = body(v[i])` for every element: a plain loop with the body written in place
+/// (a closure or fn item passed down would not be inlined into the AVX2 function), so
+/// LLVM vectorizes it across elements.
+macro_rules! map_in_place {
+    ($v:expr, |$x:ident| $body:expr) => {
+        for slot in $v.iter_mut() {
+            let $x: f32 = *slot;
+            *slot = $body;
+        }
+    };
+}
+
 avx2_dispatch! {
     /// [`unary_f32`] on one chunk, on this thread, compiled for AVX2 when the CPU has it
     /// (the dispatch sits inside the rayon split: closures that rayon inlines would not
@@ -52,32 +64,23 @@ avx2_dispatch! {
 fn unary_f32_chunk_body(op: UnaryOp, v: &mut [f32]) {
     match op {
         UnaryOp::Identity => {}
-        UnaryOp::Neg => map_in_place(v, |x| canonical(-x)),
-        UnaryOp::Abs => map_in_place(v, |x| canonical(f32::from_bits(x.to_bits() & 0x7FFF_FFFF))),
-        UnaryOp::Relu => map_in_place(v, |x| numerics::max(x, 0.0)),
-        UnaryOp::Sigmoid => map_in_place(v, numerics::sigmoid),
-        UnaryOp::HardSigmoid { alpha, beta } => map_in_place(v, |x| canonical(hard_sigmoid(x, alpha, beta))),
-        UnaryOp::HardSwish => map_in_place(v, |x| canonical(numerics::mul(x, hard_sigmoid(x, ONE_SIXTH, 0.5)))),
-        UnaryOp::Tanh => map_in_place(v, numerics::tanh),
-        UnaryOp::Erf => map_in_place(v, numerics::erf),
-        UnaryOp::Exp => map_in_place(v, numerics::exp),
-        UnaryOp::Log => map_in_place(v, numerics::log),
-        UnaryOp::Sqrt => map_in_place(v, numerics::sqrt),
-        UnaryOp::Reciprocal => map_in_place(v, numerics::reciprocal),
-        UnaryOp::Clip { min, max } => map_in_place(v, |x| numerics::max(min, numerics::min(max, x))),
-        UnaryOp::Floor => map_in_place(v, |x| canonical(x.floor())),
-        UnaryOp::Ceil => map_in_place(v, |x| canonical(x.ceil())),
+        UnaryOp::Neg => map_in_place!(v, |x| canonical(-x)),
+        UnaryOp::Abs => map_in_place!(v, |x| canonical(f32::from_bits(x.to_bits() & 0x7FFF_FFFF))),
+        UnaryOp::Relu => map_in_place!(v, |x| numerics::max(x, 0.0)),
+        UnaryOp::Sigmoid => map_in_place!(v, |x| numerics::sigmoid(x)),
+        UnaryOp::HardSigmoid { alpha, beta } => map_in_place!(v, |x| canonical(hard_sigmoid(x, alpha, beta))),
+        UnaryOp::HardSwish => map_in_place!(v, |x| canonical(numerics::mul(x, hard_sigmoid(x, ONE_SIXTH, 0.5)))),
+        UnaryOp::Tanh => map_in_place!(v, |x| numerics::tanh(x)),
+        UnaryOp::Erf => map_in_place!(v, |x| numerics::erf(x)),
+        UnaryOp::Exp => map_in_place!(v, |x| numerics::exp(x)),
+        UnaryOp::Log => map_in_place!(v, |x| numerics::log(x)),
+        UnaryOp::Sqrt => map_in_place!(v, |x| numerics::sqrt(x)),
+        UnaryOp::Reciprocal => map_in_place!(v, |x| numerics::reciprocal(x)),
+        UnaryOp::Clip { min, max } => map_in_place!(v, |x| numerics::max(min, numerics::min(max, x))),
+        UnaryOp::Floor => map_in_place!(v, |x| canonical(x.floor())),
+        UnaryOp::Ceil => map_in_place!(v, |x| canonical(x.ceil())),
         // Not float maps: rejected by `unary_f32` and `ChannelEpilogue::push_unary`.
         UnaryOp::Not | UnaryOp::IsNaN => {}
-    }
-}
-
-/// `v[i] = f(v[i])` for every element: a plain loop, so LLVM vectorizes `f` across
-/// elements.
-#[inline(always)]
-fn map_in_place(v: &mut [f32], f: impl Fn(f32) -> f32) {
-    for x in v {
-        *x = f(*x);
     }
 }
 
