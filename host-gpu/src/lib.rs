@@ -8,7 +8,9 @@
 //!   numerics specification (`docs/NUMERICS.md`); every other executor must match their
 //!   bits.
 
+pub mod conformance;
 pub mod cpu;
+pub mod gpu;
 pub mod ir;
 pub mod npy;
 pub mod numerics;

@@ -35,6 +35,11 @@ impl ValueId {
     pub fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The id of the value at `index` in [`Graph::values`].
+    pub fn from_index(index: usize) -> Self {
+        ValueId(u32::try_from(index).unwrap_or(u32::MAX))
+    }
 }
 
 /// A named value: a graph input, a constant or a node output.

@@ -272,6 +272,17 @@ pub enum ReduceKind {
 }
 
 impl Op {
+    /// Every name [`Op::kind_name`] can return: the op kinds the conformance suite must
+    /// cover. Keep in step with `kind_name`.
+    pub const KIND_NAMES: &'static [&'static str] = &[
+        "Identity", "Neg", "Abs", "Relu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf", "Exp", "Log",
+        "Sqrt", "Reciprocal", "Clip", "Floor", "Ceil", "Not", "IsNaN", "Add", "Sub", "Mul", "Div", "Pow", "Max",
+        "Min", "And", "Or", "Xor", "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Where", "Cast",
+        "MatMul", "Conv", "BatchNorm", "MaxPool", "AveragePool", "GlobalAveragePool", "Softmax", "LayerNorm",
+        "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "Shape", "Reshape", "Transpose", "Squeeze",
+        "Unsqueeze", "Concat", "Slice", "Gather", "GatherND", "Range", "Expand", "Flatten",
+    ];
+
     /// A short human-readable name for messages and `model inspect` (never used to dispatch).
     pub fn kind_name(&self) -> &'static str {
         match self {

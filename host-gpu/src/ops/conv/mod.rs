@@ -34,6 +34,8 @@
 //! touches the padding are then recomputed tap by tap with the skipping rule. Flushes are
 //! skipped only where they are proven no-ops, as for MatMul.
 
+pub(crate) mod cases;
+pub(crate) mod gpu;
 mod cpu;
 mod depthwise;
 #[cfg(test)]

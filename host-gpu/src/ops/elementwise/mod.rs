@@ -8,7 +8,9 @@
 //! f16 tensors take part only in `Identity`, `Where`, comparisons of equality and `Cast`:
 //! arithmetic happens in f32.
 
+pub(crate) mod cases;
 mod cast;
+pub(crate) mod gpu;
 mod scalar;
 #[cfg(test)]
 mod tests;

@@ -44,6 +44,8 @@
 //! input: a subnormal input makes `α · β` tiny, and the tile takes the flushing path.
 //! The tests compare both variants with an always-flushing reference, bit for bit.
 
+pub(crate) mod cases;
+pub(crate) mod gpu;
 mod cpu;
 #[cfg(test)]
 mod tests;

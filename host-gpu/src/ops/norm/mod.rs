@@ -8,6 +8,8 @@
 //!   `d = x - mean` (flushed), `var = mul(Σ mul(d, d), reciprocal(N))`,
 //!   `inv = rsqrt(add(var, eps))`, `y = add(mul(mul(d, inv), scale), bias)`.
 
+pub(crate) mod cases;
+pub(crate) mod gpu;
 #[cfg(test)]
 mod tests;
 

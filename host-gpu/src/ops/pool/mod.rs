@@ -26,6 +26,8 @@
 //! whole plane (`count = H·W`). Every count is below 2^24, so it converts to f32 exactly.
 //! Outputs are canonical.
 
+pub(crate) mod cases;
+pub(crate) mod gpu;
 mod cpu;
 #[cfg(test)]
 mod tests;

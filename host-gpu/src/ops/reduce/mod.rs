@@ -6,6 +6,8 @@
 //! with [`numerics::max`]/[`numerics::min`] (NaN propagates). Empty reductions: Sum gives
 //! +0, Mean NaN, Max -inf, Min +inf. Integer sums wrap.
 
+pub(crate) mod cases;
+pub(crate) mod gpu;
 #[cfg(test)]
 mod tests;
 

@@ -13,6 +13,8 @@
 //! Reshape, Squeeze, Unsqueeze and Flatten change only the shape. Range generates i32 or
 //! i64 values; f32 Range is rejected (see [`range`]).
 
+pub(crate) mod cases;
+pub(crate) mod gpu;
 mod concat;
 mod copy;
 mod expand;

@@ -4,6 +4,8 @@
 //! [`numerics::max`] in index order (NaN propagates); `e_i = exp(x_i - m)` (difference
 //! flushed); `s` = Σ e_i in index order with `add`; `y_i = mul(e_i, reciprocal(s))`.
 
+pub(crate) mod cases;
+pub(crate) mod gpu;
 #[cfg(test)]
 mod tests;
 
