@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::{ArgAction, Parser, Subcommand};
 use wasmnn_runtime::Backend;
 
-use crate::commands::{Globals, model_inspect, model_run, models_fetch, models_list};
+use crate::commands::{Globals, model_inspect, model_run, models_fetch, models_list, selftest};
 
 /// Verifiable, sandboxed inference functions.
 #[derive(Debug, Parser)]
@@ -50,6 +50,9 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Check the GPU: run every op family's canary cases on the adapter and compare them bit
+    /// for bit with the CPU reference.
+    Selftest,
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,12 +72,25 @@ enum ModelCommand {
 }
 
 fn main() -> ExitCode {
+    quiet_vulkan_device_select();
     match run() {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Mesa's implicit Vulkan layer `VK_LAYER_MESA_device_select` connects to a Wayland
+/// display to rank devices and prints `error: XDG_RUNTIME_DIR is invalid…` on headless
+/// machines; we pick the adapter ourselves, so it is disabled (its documented switch,
+/// `NODEVICE_SELECT=1`) unless the user set that variable.
+fn quiet_vulkan_device_select() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists, so no
+        // other code can be reading the environment concurrently.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
 }
 
@@ -87,6 +103,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Models { command: ModelsCommand::Fetch(args) } => models_fetch::run(&args, &globals),
         Command::Model { command: ModelCommand::Inspect(args) } => model_inspect::run(&args, &globals),
         Command::Model { command: ModelCommand::Run(args) } => model_run::run(&args, &globals),
+        Command::Selftest => selftest::run(&globals),
     }
 }
 

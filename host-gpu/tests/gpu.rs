@@ -100,6 +100,8 @@ fn gpu_trials(cases: Vec<Case>) -> Vec<Trial> {
         Err(e) if required => {
             vec![Trial::test("gpu/adapter", move || Err(format!("WASMNN_REQUIRE_GPU=1 but {e}").into()))]
         }
-        Err(_) => cases.iter().map(|c| Trial::test(format!("gpu/{}", c.id()), || Ok(())).with_ignored_flag(true)).collect(),
+        Err(_) => {
+            cases.iter().map(|c| Trial::test(format!("gpu/{}", c.id()), || Ok(())).with_ignored_flag(true)).collect()
+        }
     }
 }

@@ -5,6 +5,9 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use wasmnn_host_gpu::gpu::{GpuContext, GpuError, SelfTestReport, selftest};
 
 /// Which executor runs model graphs (`--backend` on every command).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,9 +27,20 @@ pub enum BackendError {
     /// The name is not one of `auto`, `cpu`, `gpu`.
     #[error("unknown backend (expected auto, cpu or gpu): {0:?}")]
     Unknown(String),
-    /// The GPU was required but the wgpu executor is not available.
-    #[error("the gpu backend is not available yet: the wgpu executor lands with the next issue; use --backend cpu")]
-    GpuUnavailable,
+    /// The GPU was required but no adapter could be opened.
+    #[error("the gpu backend is not available: {0}")]
+    GpuUnavailable(#[from] GpuError),
+    /// The GPU was required but its self-test found ops that differ from the CPU reference.
+    #[error("the GPU {adapter} failed the self-test (run `wasmnn selftest` for details): {cases}")]
+    SelfTestFailed {
+        /// Adapter name.
+        adapter: String,
+        /// The failing cases.
+        cases: String,
+    },
+    /// The self-test cases could not be built (a bug).
+    #[error("the self-test cannot run: {0}")]
+    SelfTest(String),
 }
 
 impl FromStr for Backend {
@@ -53,21 +67,59 @@ impl fmt::Display for Backend {
 }
 
 /// The executor a backend choice resolves to on this machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ResolvedBackend {
     /// The CPU reference executor.
     Cpu,
+    /// The wgpu executor on an adapter that passed the self-test.
+    Gpu(Arc<GpuContext>),
+}
+
+impl ResolvedBackend {
+    /// `cpu` or `gpu`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ResolvedBackend::Cpu => "cpu",
+            ResolvedBackend::Gpu(_) => "gpu",
+        }
+    }
 }
 
 impl Backend {
-    /// Resolves the choice: `auto` falls back to the CPU while no GPU executor exists.
+    /// Resolves the choice. `gpu` opens the adapter and runs the self-test, failing when
+    /// either fails; `auto` does the same but falls back to the CPU (saying why in the
+    /// log); `cpu` is the CPU.
     ///
     /// # Errors
-    /// [`BackendError::GpuUnavailable`] for an explicit `gpu`.
+    /// For an explicit `gpu`: no adapter, or a failed self-test.
     pub fn resolve(self) -> Result<ResolvedBackend, BackendError> {
         match self {
-            Backend::Auto | Backend::Cpu => Ok(ResolvedBackend::Cpu),
-            Backend::Gpu => Err(BackendError::GpuUnavailable),
+            Backend::Cpu => Ok(ResolvedBackend::Cpu),
+            Backend::Gpu => open_tested_gpu().map(|(ctx, _)| ResolvedBackend::Gpu(ctx)),
+            Backend::Auto => match open_tested_gpu() {
+                Ok((ctx, _)) => Ok(ResolvedBackend::Gpu(ctx)),
+                Err(reason) => {
+                    tracing::info!(%reason, "using the CPU executor");
+                    Ok(ResolvedBackend::Cpu)
+                }
+            },
         }
     }
+}
+
+/// Opens the adapter and runs the self-test.
+///
+/// # Errors
+/// No adapter, or any canary that differs from the CPU reference.
+pub fn open_tested_gpu() -> Result<(Arc<GpuContext>, SelfTestReport), BackendError> {
+    let ctx = Arc::new(GpuContext::new()?);
+    let report = selftest(&ctx).map_err(|e| BackendError::SelfTest(e.to_string()))?;
+    if !report.passed() {
+        return Err(BackendError::SelfTestFailed {
+            adapter: report.adapter.name.clone(),
+            cases: report.failing_cases().join(", "),
+        });
+    }
+    tracing::debug!(adapter = %report.adapter.name, "GPU self-test passed");
+    Ok((ctx, report))
 }

@@ -5,6 +5,7 @@ pub mod model_inspect;
 pub mod model_run;
 pub mod models_fetch;
 pub mod models_list;
+pub mod selftest;
 
 use std::path::{Path, PathBuf};
 

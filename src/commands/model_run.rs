@@ -10,11 +10,13 @@ use std::io::Write;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use wasmnn_host_gpu::gpu::{GpuContext, GpuError, GpuModel};
 use wasmnn_host_gpu::{CpuExecutor, Graph, Tensor, npy, onnx};
-use wasmnn_runtime::ResolvedBackend;
+use wasmnn_runtime::{Backend, ResolvedBackend};
 
 use crate::commands::{Globals, resolve_model};
 
@@ -37,12 +39,19 @@ pub struct Args {
 /// Loads the model and inputs, runs it on the resolved backend, writes the outputs and
 /// prints `name  dtype[shape]  path` per output and the run's wall time.
 pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let backend = globals.backend.resolve()?;
     let path = resolve_model(&args.model, globals)?;
     let graph = onnx::load_file(&path).with_context(|| format!("cannot load model {}", path.display()))?;
     let inputs = read_inputs(&args.inputs)?;
+    let backend = globals.backend.resolve()?;
     let start = Instant::now();
-    let (outputs, threads) = match backend {
+    let (outputs, how) = match &backend {
+        ResolvedBackend::Gpu(ctx) => match run_gpu(ctx, &graph, inputs.clone()) {
+            Err(GpuError::Unsupported { node, message }) if globals.backend == Backend::Auto => {
+                tracing::info!(%message, %node, "using the CPU executor for this model");
+                run_cpu(&graph, inputs, args.threads)?
+            }
+            result => result.context("cannot run the model on the GPU")?,
+        },
         ResolvedBackend::Cpu => run_cpu(&graph, inputs, args.threads)?,
     };
     let elapsed = start.elapsed();
@@ -55,7 +64,7 @@ pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         npy::write_npy(&file, tensor).with_context(|| format!("cannot write output {name} to {}", file.display()))?;
         writeln!(out, "{name}  {}{:?}  {}", tensor.dtype(), tensor.shape(), file.display())?;
     }
-    writeln!(out, "time  {:.1} ms (backend cpu, {threads} threads)", elapsed.as_secs_f64() * 1000.0)?;
+    writeln!(out, "time  {:.1} ms ({how})", elapsed.as_secs_f64() * 1000.0)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -83,19 +92,34 @@ fn read_inputs(inputs: &[(String, PathBuf)]) -> anyhow::Result<Vec<(String, Tens
         .collect()
 }
 
-/// Runs on the CPU reference executor, in a pool of `threads` threads when given; returns
-/// the outputs and the thread count used.
-fn run_cpu(
-    graph: &Graph,
-    inputs: Vec<(String, Tensor)>,
-    threads: Option<NonZeroUsize>,
-) -> anyhow::Result<(Vec<(String, Tensor)>, usize)> {
+/// Outputs and a description of how they were computed.
+type Outcome = (Vec<(String, Tensor)>, String);
+
+/// Runs on the wgpu executor; describes the adapter and where the time went.
+fn run_gpu(ctx: &Arc<GpuContext>, graph: &Graph, inputs: Vec<(String, Tensor)>) -> Result<Outcome, GpuError> {
+    let model = GpuModel::new(Arc::clone(ctx), graph.clone())?;
+    let (outputs, stats) = model.run_with_stats(inputs)?;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let how = format!(
+        "backend gpu on {}: upload {:.1} ms, compute {:.1} ms, readback {:.1} ms, {} dispatches",
+        ctx.adapter().name,
+        ms(stats.upload),
+        ms(stats.compute),
+        ms(stats.readback),
+        stats.dispatches
+    );
+    Ok((outputs, how))
+}
+
+/// Runs on the CPU reference executor, in a pool of `threads` threads when given.
+fn run_cpu(graph: &Graph, inputs: Vec<(String, Tensor)>, threads: Option<NonZeroUsize>) -> anyhow::Result<Outcome> {
     let run = || CpuExecutor.run(graph, inputs).context("cannot run the model");
-    match threads {
+    let (outputs, threads) = match threads {
         Some(n) => {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(n.get()).build()?;
-            Ok((pool.install(run)?, n.get()))
+            (pool.install(run)?, n.get())
         }
-        None => Ok((run()?, rayon::current_num_threads())),
-    }
+        None => (run()?, rayon::current_num_threads()),
+    };
+    Ok((outputs, format!("backend cpu, {threads} threads")))
 }

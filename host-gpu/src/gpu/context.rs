@@ -124,7 +124,8 @@ impl GpuContext {
                 },
                 count: None,
             };
-            let entries: Vec<_> = (0..=inputs as u32).map(|b| storage(b, true)).chain([storage(inputs as u32 + 1, false)]).collect();
+            let entries: Vec<_> =
+                (0..=inputs as u32).map(|b| storage(b, true)).chain([storage(inputs as u32 + 1, false)]).collect();
             let group = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("wasmnn tensors"),
                 entries: &entries,

@@ -13,10 +13,12 @@ pub(crate) mod kernel;
 mod lower;
 mod model;
 mod plan;
+mod selftest;
 mod transfer;
 
 pub use context::{AdapterSummary, GpuContext};
 pub use model::{GpuModel, RunStats};
+pub use selftest::{FamilyResult, SelfTestReport, selftest};
 
 use crate::ir::{Graph, GraphError};
 
@@ -82,6 +84,12 @@ pub enum GpuError {
         /// Summary.
         message: String,
     },
+    /// A supplied tensor does not name a graph input.
+    #[error("unknown input: {0:?}")]
+    UnknownInput(String),
+    /// A graph input was not supplied.
+    #[error("missing input: {0:?}")]
+    MissingInput(String),
     /// A bad input tensor.
     #[error("input {name:?}: {message}")]
     Input {

@@ -25,13 +25,16 @@ pub struct RunStats {
     pub dispatches: usize,
 }
 
+/// Plans by the input shapes they were built for.
+type PlansByShapes = HashMap<Vec<Vec<usize>>, Arc<Mutex<Plan>>>;
+
 /// A graph on a device. Plans (lowered dispatches, pipelines, bind groups, buffers) are
 /// built once per input-shape signature and reused; constants are uploaded once.
 pub struct GpuModel {
     ctx: Arc<GpuContext>,
     graph: Graph,
     constants: Mutex<ConstantBuffers>,
-    plans: Mutex<HashMap<Vec<Vec<usize>>, Arc<Mutex<Plan>>>>,
+    plans: Mutex<PlansByShapes>,
 }
 
 impl std::fmt::Debug for GpuModel {
@@ -92,7 +95,8 @@ impl GpuModel {
         stats.upload = started.elapsed();
 
         let started = Instant::now();
-        let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wasmnn") });
+        let mut encoder =
+            self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wasmnn") });
         plan.record(&self.ctx, &mut encoder);
         self.ctx.queue.submit([encoder.finish()]);
         self.wait()?;
@@ -109,7 +113,7 @@ impl GpuModel {
         let mut by_name: HashMap<String, Tensor> = HashMap::new();
         for (name, tensor) in inputs {
             if !self.graph.inputs().iter().any(|&id| self.graph.value(id).name == name) {
-                return Err(GpuError::Input { name, message: "no such graph input".into() });
+                return Err(GpuError::UnknownInput(name));
             }
             by_name.insert(name, tensor);
         }
@@ -118,14 +122,15 @@ impl GpuModel {
             .iter()
             .map(|&id| {
                 let value = self.graph.value(id);
-                let tensor = by_name
-                    .remove(&value.name)
-                    .ok_or_else(|| GpuError::Input { name: value.name.clone(), message: "missing".into() })?;
+                let tensor = by_name.remove(&value.name).ok_or_else(|| GpuError::MissingInput(value.name.clone()))?;
                 if tensor.dtype() != value.fact.dtype {
                     let message = format!("expected dtype {}, got {}", value.fact.dtype, tensor.dtype());
                     return Err(GpuError::Input { name: value.name.clone(), message });
                 }
-                value.fact.check_shape(tensor.shape()).map_err(|message| GpuError::Input { name: value.name.clone(), message })?;
+                value
+                    .fact
+                    .check_shape(tensor.shape())
+                    .map_err(|message| GpuError::Input { name: value.name.clone(), message })?;
                 Ok(tensor)
             })
             .collect()
@@ -137,8 +142,13 @@ impl GpuModel {
         if let Some(plan) = plans.get(shapes) {
             return Ok(Arc::clone(plan));
         }
-        let named: Vec<(&str, Vec<usize>)> =
-            self.graph.inputs().iter().zip(shapes).map(|(&id, s)| (self.graph.value(id).name.as_str(), s.clone())).collect();
+        let named: Vec<(&str, Vec<usize>)> = self
+            .graph
+            .inputs()
+            .iter()
+            .zip(shapes)
+            .map(|(&id, s)| (self.graph.value(id).name.as_str(), s.clone()))
+            .collect();
         let graph = self.graph.specialize(&named)?;
         let mut constants = self.constants.lock().unwrap_or_else(PoisonError::into_inner);
         let plan = Arc::new(Mutex::new(Plan::new(&self.ctx, graph, &mut constants)?));
@@ -148,7 +158,8 @@ impl GpuModel {
 
     /// Copies every output to its staging buffer, maps them and converts the words.
     fn read_outputs(&self, plan: &Plan) -> Result<Vec<(String, Tensor)>, GpuError> {
-        let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        let mut encoder =
+            self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
         for (&id, staging) in plan.graph.outputs().iter().zip(plan.staging()) {
             encoder.copy_buffer_to_buffer(plan.buffer(id)?.as_ref(), 0, staging, 0, staging.size());
         }

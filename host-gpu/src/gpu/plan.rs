@@ -40,7 +40,8 @@ impl Plan {
     /// Lowers `graph` (specialized: concrete facts) on `ctx`.
     pub(super) fn new(ctx: &GpuContext, graph: Graph, constants: &mut ConstantBuffers) -> Result<Self, GpuError> {
         let lowered = lower_nodes(&graph)?;
-        let mut plan = Plan { storage_of: vec![None; graph.values().len()], steps: Vec::new(), staging: Vec::new(), graph };
+        let mut plan =
+            Plan { storage_of: vec![None; graph.values().len()], steps: Vec::new(), staging: Vec::new(), graph };
         let roots = alias_roots(&plan.graph, &lowered);
         let last_read = last_reads(&plan.graph, &roots);
         for &id in plan.graph.inputs() {
@@ -51,8 +52,12 @@ impl Plan {
             let node = &plan.graph.nodes()[index];
             for &id in &node.inputs {
                 if plan.storage_of[id.index()].is_none() {
-                    let constant = plan.graph.constant(id).ok_or_else(|| GpuError::Internal(format!("{} has no buffer", node.name)))?;
-                    plan.storage_of[id.index()] = Some(constant_buffer(ctx, constants, &plan.graph.value(id).name, constant)?);
+                    let constant = plan
+                        .graph
+                        .constant(id)
+                        .ok_or_else(|| GpuError::Internal(format!("{} has no buffer", node.name)))?;
+                    plan.storage_of[id.index()] =
+                        Some(constant_buffer(ctx, constants, &plan.graph.value(id).name, constant)?);
                 }
             }
             let output = match lowered {
@@ -81,8 +86,10 @@ impl Plan {
         }
         for &id in plan.graph.outputs() {
             if plan.storage_of[id.index()].is_none() {
-                let constant = plan.graph.constant(id).ok_or_else(|| GpuError::Internal("output without a buffer".into()))?;
-                plan.storage_of[id.index()] = Some(constant_buffer(ctx, constants, &plan.graph.value(id).name, constant)?);
+                let constant =
+                    plan.graph.constant(id).ok_or_else(|| GpuError::Internal("output without a buffer".into()))?;
+                plan.storage_of[id.index()] =
+                    Some(constant_buffer(ctx, constants, &plan.graph.value(id).name, constant)?);
             }
             let size = plan.buffer(id)?.size();
             plan.staging.push(ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -97,7 +104,9 @@ impl Plan {
 
     /// The buffer of a value that has one.
     pub(super) fn buffer(&self, id: ValueId) -> Result<Arc<wgpu::Buffer>, GpuError> {
-        self.storage_of[id.index()].clone().ok_or_else(|| GpuError::Internal(format!("value {} has no buffer", id.index())))
+        self.storage_of[id.index()]
+            .clone()
+            .ok_or_else(|| GpuError::Internal(format!("value {} has no buffer", id.index())))
     }
 
     /// Number of kernel launches per run.
@@ -107,8 +116,8 @@ impl Plan {
 
     /// Records every kernel launch into one compute pass.
     pub(super) fn record(&self, ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder) {
-        let mut pass =
-            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("wasmnn run"), timestamp_writes: None });
+        let mut pass = encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("wasmnn run"), timestamp_writes: None });
         pass.set_bind_group(0, &ctx.numerics, &[]);
         for step in &self.steps {
             pass.set_pipeline(&step.pipeline);
@@ -123,7 +132,13 @@ impl Plan {
     }
 
     /// One dispatch of node `index` writing `output`; `None` when it has no work.
-    fn step(&self, ctx: &GpuContext, index: usize, dispatch: &Dispatch, output: &wgpu::Buffer) -> Result<Option<Step>, GpuError> {
+    fn step(
+        &self,
+        ctx: &GpuContext,
+        index: usize,
+        dispatch: &Dispatch,
+        output: &wgpu::Buffer,
+    ) -> Result<Option<Step>, GpuError> {
         if dispatch.invocations == 0 {
             return Ok(None);
         }
@@ -153,7 +168,10 @@ impl Plan {
         let x = groups.min(max);
         let y = groups.div_ceil(x);
         if y > max {
-            return Err(GpuError::Unsupported { node: node.name.clone(), message: "too many invocations for one dispatch".into() });
+            return Err(GpuError::Unsupported {
+                node: node.name.clone(),
+                message: "too many invocations for one dispatch".into(),
+            });
         }
         Ok(Some(Step { pipeline, bind_group, workgroups: [x, y] }))
     }
@@ -169,7 +187,9 @@ pub(super) fn lower_nodes(graph: &Graph) -> Result<Vec<Lowered>, GpuError> {
             if !transfer::supported(fact.dtype) {
                 return Err(format!("{} tensors are not supported on the GPU", fact.dtype));
             }
-            fact.concrete_shape().map(|s| (fact.dtype, s)).ok_or_else(|| format!("shape of {} is not concrete", graph.value(id).name))
+            fact.concrete_shape()
+                .map(|s| (fact.dtype, s))
+                .ok_or_else(|| format!("shape of {} is not concrete", graph.value(id).name))
         };
         let specs: Result<Vec<_>, String> = node.inputs.iter().chain([&node.output]).map(|&id| spec(id)).collect();
         let result = specs.and_then(|specs| {
@@ -177,7 +197,11 @@ pub(super) fn lower_nodes(graph: &Graph) -> Result<Vec<Lowered>, GpuError> {
                 .inputs
                 .iter()
                 .zip(&specs)
-                .map(|(&id, (dtype, shape))| GpuInput { dtype: *dtype, shape, value: graph.constant(id).map(AsRef::as_ref) })
+                .map(|(&id, (dtype, shape))| GpuInput {
+                    dtype: *dtype,
+                    shape,
+                    value: graph.constant(id).map(AsRef::as_ref),
+                })
                 .collect();
             let (dtype, shape) = &specs[specs.len() - 1];
             let output = GpuInput { dtype: *dtype, shape, value: None };
@@ -185,13 +209,31 @@ pub(super) fn lower_nodes(graph: &Graph) -> Result<Vec<Lowered>, GpuError> {
         });
         match result {
             Ok(l) => lowered.push(l),
-            Err(message) => failures.push(format!("{} ({}): {message}", node.name, node.op.kind_name())),
+            Err(message) => failures.push((node.op.kind_name(), node.name.as_str(), message)),
         }
     }
     if !failures.is_empty() {
-        return Err(GpuError::Unsupported { node: failures.join("; "), message: format!("{} node(s) cannot run on the GPU", failures.len()) });
+        return Err(unsupported(&failures));
     }
     Ok(lowered)
+}
+
+/// One error for every node that cannot run: grouped by op kind and reason, with a count
+/// and the first node of each group.
+fn unsupported(failures: &[(&'static str, &str, String)]) -> GpuError {
+    let mut groups: Vec<(&str, &str, &str, usize)> = Vec::new();
+    for (kind, node, message) in failures {
+        match groups.iter_mut().find(|g| g.0 == *kind && g.2 == message) {
+            Some(group) => group.3 += 1,
+            None => groups.push((kind, node, message, 1)),
+        }
+    }
+    let listed: Vec<String> =
+        groups.iter().map(|(kind, node, message, n)| format!("{kind} ×{n} (first {node:?}): {message}")).collect();
+    GpuError::Unsupported {
+        node: listed.join("; "),
+        message: format!("{} node(s) cannot run on the GPU", failures.len()),
+    }
 }
 
 /// For every value, the value whose buffer holds its bytes (itself unless aliased).

@@ -35,9 +35,9 @@
 //! skipped only where they are proven no-ops, as for MatMul.
 
 pub(crate) mod cases;
-pub(crate) mod gpu;
 mod cpu;
 mod depthwise;
+pub(crate) mod gpu;
 #[cfg(test)]
 mod tests;
 

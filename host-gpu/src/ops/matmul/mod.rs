@@ -45,8 +45,8 @@
 //! The tests compare both variants with an always-flushing reference, bit for bit.
 
 pub(crate) mod cases;
-pub(crate) mod gpu;
 mod cpu;
+pub(crate) mod gpu;
 #[cfg(test)]
 mod tests;
 

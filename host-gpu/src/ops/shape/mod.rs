@@ -14,11 +14,11 @@
 //! i64 values; f32 Range is rejected (see [`range`]).
 
 pub(crate) mod cases;
-pub(crate) mod gpu;
 mod concat;
 mod copy;
 mod expand;
 mod gather;
+pub(crate) mod gpu;
 mod range;
 mod reshape;
 mod slice;

@@ -1,0 +1,101 @@
+//! Both real models on the wgpu executor, bit-identical to the CPU reference executor
+//! (and through the CLI: `--backend gpu` writes the same .npy bytes as `--backend cpu`).
+//! libtest-mimic: without an adapter the trials are ignored, unless
+//! `WASMNN_REQUIRE_GPU=1`, which makes that a failure.
+
+#[path = "e2e/support.rs"]
+#[expect(dead_code, reason = "shared with the e2e tests, which use more of it")]
+mod support;
+
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use support::{fixture, load_model, read_npy};
+use wasmnn_host_gpu::conformance::first_difference;
+use wasmnn_host_gpu::gpu::{GpuContext, GpuModel};
+use wasmnn_host_gpu::{CpuExecutor, Graph, Tensor};
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let required = std::env::var("WASMNN_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    let names = ["gpu/orientation_bit_identical", "gpu/minilm_bit_identical", "gpu/cli_backend_gpu_writes_cpu_bytes"];
+    let trials = match GpuContext::new() {
+        Ok(ctx) => {
+            let ctx = Arc::new(ctx);
+            let (a, b) = (Arc::clone(&ctx), Arc::clone(&ctx));
+            vec![
+                Trial::test(names[0], move || orientation(&a)),
+                Trial::test(names[1], move || minilm(&b)),
+                Trial::test(names[2], cli_backend_gpu),
+            ]
+        }
+        Err(e) if required => {
+            vec![Trial::test("gpu/adapter", move || Err(format!("WASMNN_REQUIRE_GPU=1 but {e}").into()))]
+        }
+        Err(_) => names.iter().map(|n| Trial::test(*n, || Ok(())).with_ignored_flag(true)).collect(),
+    };
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// Runs `inputs` on both executors and compares every output bit for bit.
+fn compare(ctx: &Arc<GpuContext>, graph: &Graph, cases: Vec<(String, Vec<(String, Tensor)>)>) -> Result<(), Failed> {
+    let model = GpuModel::new(Arc::clone(ctx), graph.clone()).map_err(|e| e.to_string())?;
+    for (label, inputs) in cases {
+        let cpu = CpuExecutor.run(graph, inputs.clone()).map_err(|e| e.to_string())?;
+        let gpu = model.run(inputs).map_err(|e| format!("{label}: {e}"))?;
+        for ((name, want), (_, got)) in cpu.iter().zip(&gpu) {
+            if let Some(difference) = first_difference(want, got) {
+                return Err(format!("{label}, output {name}: {difference}").into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn orientation(ctx: &Arc<GpuContext>) -> Result<(), Failed> {
+    let graph = load_model("orientation");
+    let cases = (0..4)
+        .map(|i| {
+            (format!("input_{i}"), vec![("x".to_owned(), read_npy(&fixture(&format!("orientation/input_{i}.npy"))))])
+        })
+        .collect();
+    compare(ctx, &graph, cases)
+}
+
+fn minilm(ctx: &Arc<GpuContext>) -> Result<(), Failed> {
+    let graph = load_model("minilm");
+    let dir = fixture("minilm");
+    let cases = ["0", "3", "batch"]
+        .iter()
+        .map(|prefix| {
+            let inputs = ["input_ids", "attention_mask", "token_type_ids"]
+                .iter()
+                .map(|n| ((*n).to_owned(), read_npy(&dir.join(format!("{prefix}_{n}.npy")))))
+                .collect();
+            ((*prefix).to_owned(), inputs)
+        })
+        .collect();
+    compare(ctx, &graph, cases)
+}
+
+/// `wasmnn model run --backend gpu` and `--backend cpu` write identical files.
+fn cli_backend_gpu() -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let input = format!("x={}", fixture("orientation/input.npy").display());
+    let mut files = Vec::new();
+    for backend in ["cpu", "gpu"] {
+        let out = dir.path().join(backend);
+        let output = Command::new(env!("CARGO_BIN_EXE_wasmnn"))
+            .args(["model", "run", "orientation", "--backend", backend, "--input", &input, "--out"])
+            .arg(&out)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() || !stdout.contains(&format!("backend {backend}")) {
+            return Err(format!("{backend}: {stdout}{}", String::from_utf8_lossy(&output.stderr)).into());
+        }
+        files.push(std::fs::read(out.join("fetch_name_0.npy")).map_err(|e| e.to_string())?);
+    }
+    if files[0] != files[1] { Err("the gpu output file differs from the cpu one".into()) } else { Ok(()) }
+}
