@@ -13,8 +13,9 @@ fn product(name: &str, a: &[usize], b: &[usize], seed: u64, how: Values) -> Resu
 
 /// Square and odd sizes, a long reduction, sizes that are not multiples of 64, batch
 /// stacks with and without broadcasting, rank-1 operands, special values, products and
-/// sums in the subnormal range (flushed), an empty reduction, and an output large enough
-/// to need a 2-D grid of workgroups.
+/// sums in the subnormal range (flushed), an empty reduction, the same for the tiled
+/// kernel (both sides at least 32), and an output large enough to need a 2-D grid of
+/// workgroups.
 pub(crate) fn cases() -> Result<Vec<Case>, GraphError> {
     let plain = Values::Uniform(2.0);
     let specials = Values::WithSpecials(3.0);
@@ -40,6 +41,17 @@ pub(crate) fn cases() -> Result<Vec<Case>, GraphError> {
         product("vector_batched", &[6], &[2, 6, 5], 16, plain)?,
         product("batched_vector", &[2, 3, 6], &[6], 17, plain)?,
         product("empty_k", &[3, 0], &[0, 4], 18, plain)?,
-        product("grid_2d_2048x1x2049", &[2048, 1], &[1, 2049], 19, plain)?,
+        // Tiled: blocks cut by the matrix edges, slices of k cut by its end.
+        product("tiled_64x64x64", &[64, 64], &[64, 64], 19, plain)?.canary(),
+        product("tiled_odd_33x45x47", &[33, 45], &[45, 47], 20, plain)?,
+        product("tiled_long_k_40x1031x36", &[40, 1031], &[1031, 36], 21, plain)?,
+        product("tiled_k_1_32x1x33", &[32, 1], &[1, 33], 22, plain)?,
+        product("tiled_specials", &[33, 50], &[50, 34], 23, specials)?,
+        product("tiled_tiny", &[35, 37], &[37, 39], 24, tiny)?,
+        product("tiled_batched", &[2, 3, 40, 37], &[37, 33], 25, plain)?,
+        product("tiled_broadcast_batch", &[2, 1, 33, 20], &[3, 20, 35], 26, plain)?,
+        product("tiled_short_k_batched", &[2, 3, 37, 6], &[6, 70], 27, plain)?,
+        // More than 65,535 workgroups of outputs: a 2-D grid.
+        product("grid_2d_3x1x1400000", &[3, 1], &[1, 1_400_000], 28, plain)?,
     ])
 }

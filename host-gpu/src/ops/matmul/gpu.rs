@@ -1,15 +1,25 @@
-//! GPU lowering of the matmul family (kernel in `matmul.wgsl`).
+//! GPU lowering of the matmul family (kernels in `matmul.wgsl`).
 
 use super::{promote_a, promote_b};
-use crate::gpu::kernel::{Dispatch, GpuInput, Kernel, Lowered, count};
+use crate::gpu::kernel::{Dispatch, GpuInput, Kernel, Lowered, WORKGROUP, count};
 use crate::ir::Op;
 use crate::ops::broadcast::{broadcast_shapes, broadcast_strides};
 use crate::ops::{OpError, expect_inputs};
 use crate::tensor::DType;
 
+/// One invocation per output element.
 static MATMUL: Kernel = Kernel { name: "matmul/matmul", wgsl: include_str!("matmul.wgsl"), entry: "matmul" };
 
-/// How a matmul node runs on the GPU: one invocation per output element.
+/// One workgroup per [`TILE`] × [`TILE`] block of outputs, operands staged in workgroup
+/// memory.
+static MATMUL_TILED: Kernel =
+    Kernel { name: "matmul/matmul_tiled", wgsl: include_str!("matmul.wgsl"), entry: "matmul_tiled" };
+
+/// Side of the output block of [`MATMUL_TILED`] (`TILE` in `matmul.wgsl`).
+const TILE: usize = 32;
+
+/// How a matmul node runs on the GPU: tiled when each matrix of the output fills at least
+/// one block, else one invocation per output element. Both give the same bits.
 pub(crate) fn lower(op: &Op, inputs: &[GpuInput<'_>], output: &GpuInput<'_>) -> Result<Lowered, OpError> {
     if *op != Op::MatMul {
         return Err(OpError::new(format!("{} is not a matmul op", op.kind_name())));
@@ -42,11 +52,11 @@ pub(crate) fn lower(op: &Op, inputs: &[GpuInput<'_>], output: &GpuInput<'_>) -> 
     for ((&size, &stride_a), &stride_b) in out_batch.iter().zip(&sa).zip(&sb) {
         params.extend([count(size)?, count(stride_a * m * k)?, count(stride_b * k * n)?]);
     }
-    Ok(Lowered::Dispatches(vec![Dispatch {
-        kernel: &MATMUL,
-        constants: Vec::new(),
-        params,
-        inputs: vec![0, 1],
-        invocations: count(output.shape.iter().product())?,
-    }]))
+    let (kernel, invocations) = if m >= TILE && n >= TILE {
+        let blocks = out_batch.iter().product::<usize>() * m.div_ceil(TILE) * n.div_ceil(TILE);
+        (&MATMUL_TILED, count(blocks * WORKGROUP as usize)?)
+    } else {
+        (&MATMUL, count(output.shape.iter().product())?)
+    };
+    Ok(Lowered::Dispatches(vec![Dispatch { kernel, constants: Vec::new(), params, inputs: vec![0, 1], invocations }]))
 }
