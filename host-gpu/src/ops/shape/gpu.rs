@@ -25,10 +25,15 @@ use crate::ops::broadcast::broadcast_strides;
 use crate::ops::{OpError, expect_inputs, normalize_axis};
 use crate::tensor::{DType, Tensor};
 
+/// The strided word copy of a [`Walk`].
 static COPY: Kernel = Kernel { name: "shape/copy", wgsl: include_str!("copy.wgsl"), entry: "copy" };
+/// Gather, one invocation per output word.
 static GATHER: Kernel = Kernel { name: "shape/gather", wgsl: include_str!("gather.wgsl"), entry: "gather" };
+/// GatherND, one invocation per output word.
 static GATHER_ND: Kernel = Kernel { name: "shape/gather_nd", wgsl: include_str!("gather.wgsl"), entry: "gather_nd" };
+/// Words from the params (Shape).
 static FILL: Kernel = Kernel { name: "shape/fill", wgsl: include_str!("fill.wgsl"), entry: "fill" };
+/// `start + i * delta` (Range).
 static RANGE: Kernel = Kernel { name: "shape/range", wgsl: include_str!("range.wgsl"), entry: "range" };
 
 /// How a node of this family runs on the GPU.
