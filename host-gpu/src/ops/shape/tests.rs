@@ -724,3 +724,63 @@ fn flatten_splits_at_the_axis() {
     let empty = unknown(fact(DType::F32, vec![sym("batch"), Dim::Fixed(0)]));
     assert_eq!(dims(&infer_op(Op::Flatten { axis: 0 }, &[empty]).unwrap()), [Dim::Fixed(1), Dim::Fixed(0)]);
 }
+
+/// Shape and Range nodes fold into constants before a graph reaches the GPU, so no
+/// conformance case runs their kernels: their lowering and WGSL are checked here.
+mod gpu_lowering {
+    use naga::valid::{Capabilities, ValidationFlags, Validator};
+
+    use super::super::gpu::lower;
+    use super::vector;
+    use crate::gpu::kernel::{Dispatch, GpuInput, Lowered};
+    use crate::ir::Op;
+    use crate::tensor::DType;
+
+    fn input(dtype: DType, shape: &[usize]) -> GpuInput<'_> {
+        GpuInput { dtype, shape, value: None }
+    }
+
+    fn one_dispatch(op: &Op, inputs: &[GpuInput<'_>], output: &GpuInput<'_>) -> Dispatch {
+        match lower(op, inputs, output).unwrap() {
+            Lowered::Dispatches(mut d) if d.len() == 1 => d.remove(0),
+            other => panic!("expected one dispatch, got {other:?}"),
+        }
+    }
+
+    fn validate(dispatch: &Dispatch) {
+        let source = dispatch.kernel.source();
+        let module = naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&source)));
+        let info = Validator::new(ValidationFlags::all(), Capabilities::empty()).validate(&module);
+        info.unwrap_or_else(|e| panic!("{}", e.emit_to_string(&source)));
+        assert!(module.entry_points.iter().any(|e| e.name == dispatch.kernel.entry));
+    }
+
+    #[test]
+    fn shape_writes_its_dims_from_the_params() {
+        let x = [input(DType::F32, &[2, 3, 5, 7])];
+        let d = one_dispatch(&Op::Shape { start: 1, end: Some(-1) }, &x, &input(DType::I64, &[2]));
+        assert_eq!((d.params.as_slice(), d.inputs.as_slice(), d.invocations), (&[3, 5][..], &[][..], 2));
+        validate(&d);
+        let d = one_dispatch(&Op::Shape { start: 0, end: None }, &x, &input(DType::I64, &[4]));
+        assert_eq!(d.params, [2, 3, 5, 7]);
+        assert!(lower(&Op::Shape { start: 0, end: None }, &x, &input(DType::I64, &[3])).is_err());
+        let huge = [input(DType::F32, &[1 << 31])];
+        assert!(lower(&Op::Shape { start: 0, end: None }, &huge, &input(DType::I64, &[1])).is_err());
+    }
+
+    #[test]
+    fn range_reads_start_and_delta_on_the_device() {
+        let bound = vector(&[4]);
+        for dtype in [DType::I32, DType::I64] {
+            let scalars =
+                [input(dtype, &[]), input(dtype, &[]), GpuInput { value: Some(&bound), ..input(dtype, &[1]) }];
+            let d = one_dispatch(&Op::Range, &scalars, &input(dtype, &[7]));
+            assert_eq!((d.inputs.as_slice(), d.invocations), (&[0, 2][..], 7));
+            validate(&d);
+        }
+        let floats = [input(DType::F32, &[]), input(DType::F32, &[]), input(DType::F32, &[])];
+        assert!(lower(&Op::Range, &floats, &input(DType::F32, &[3])).is_err());
+        let vectors = [input(DType::I64, &[2]), input(DType::I64, &[]), input(DType::I64, &[])];
+        assert!(lower(&Op::Range, &vectors, &input(DType::I64, &[3])).is_err());
+    }
+}
