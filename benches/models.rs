@@ -1,7 +1,12 @@
 //! Whole-model benchmarks on the CPU reference executor, at 1 and 2 threads, on the same
-//! inputs `scripts/bench_ort.py` times ONNX Runtime with (see docs/BENCHMARKS.md).
+//! inputs `scripts/bench_ort.py` times ONNX Runtime with, and on the wgpu executor when an
+//! adapter exists (see docs/BENCHMARKS.md).
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmnn_host_gpu::gpu::{GpuContext, GpuModel, RunStats};
 use wasmnn_host_gpu::{CpuExecutor, Graph, Tensor};
 
 #[path = "../tests/e2e/support.rs"]
@@ -31,12 +36,44 @@ fn bench_model(c: &mut Criterion, name: &str, graph: &Graph, inputs: &[(String, 
     }
 }
 
+/// The model on the wgpu executor (one plan, reused), and the mean upload / compute /
+/// readback split of the timed runs on stderr.
+fn bench_gpu(c: &mut Criterion, ctx: &Arc<GpuContext>, name: &str, graph: &Graph, inputs: &[(String, Tensor)]) {
+    let model = GpuModel::new(Arc::clone(ctx), graph.clone()).expect("model loads on the GPU");
+    let mut runs: Vec<RunStats> = Vec::new();
+    c.bench_function(&format!("gpu/{name}"), |b| {
+        b.iter(|| {
+            let (outputs, stats) = model.run_with_stats(inputs.to_vec()).expect("model runs");
+            runs.push(stats);
+            outputs
+        })
+    });
+    let n = runs.len().max(1) as f64;
+    let mean = |f: fn(&RunStats) -> Duration| runs.iter().map(|r| f(r).as_secs_f64()).sum::<f64>() / n * 1000.0;
+    eprintln!(
+        "gpu/{name} on {}: mean upload {:.3} ms, compute {:.3} ms, readback {:.3} ms, {} dispatches",
+        ctx.adapter().name,
+        mean(|r| r.upload),
+        mean(|r| r.compute),
+        mean(|r| r.readback),
+        runs.first().map_or(0, |r| r.dispatches)
+    );
+}
+
 fn models(c: &mut Criterion) {
     let orientation = support::load_model("orientation");
-    let input = support::read_npy(&support::fixture("orientation/input_0.npy"));
-    bench_model(c, "orientation", &orientation, &[("x".into(), input)]);
+    let input = vec![("x".to_owned(), support::read_npy(&support::fixture("orientation/input_0.npy")))];
+    bench_model(c, "orientation", &orientation, &input);
     let minilm = support::load_model("minilm");
     bench_model(c, "minilm-seq128", &minilm, &minilm_inputs());
+    match GpuContext::new() {
+        Ok(ctx) => {
+            let ctx = Arc::new(ctx);
+            bench_gpu(c, &ctx, "orientation", &orientation, &input);
+            bench_gpu(c, &ctx, "minilm-seq128", &minilm, &minilm_inputs());
+        }
+        Err(e) => eprintln!("skipping the GPU benchmarks: {e}"),
+    }
 }
 
 criterion_group! {

@@ -27,6 +27,9 @@ pub struct Case {
     pub inputs: Vec<(String, Tensor)>,
     /// Whether the adapter self-test runs it.
     pub canary: bool,
+    /// The op kinds the case was built from (recorded before constant folding, which
+    /// turns shape computations such as `Shape` of a known shape into constants).
+    kinds: Vec<&'static str>,
 }
 
 /// An argument of a one-node case.
@@ -62,9 +65,15 @@ impl Case {
                 }
             }
         }
+        let kinds = vec![op.kind_name()];
         builder.node("node", op, names, "y");
         builder.output("y");
-        Ok(Case { family, name: name.into(), graph: builder.build()?, inputs, canary: false })
+        Ok(Case { family, name: name.into(), graph: builder.build()?, inputs, canary: false, kinds })
+    }
+
+    /// A case over a whole graph (several nodes).
+    pub fn graph(family: &'static str, name: impl Into<String>, graph: Graph, inputs: Vec<(String, Tensor)>) -> Case {
+        Case { family, name: name.into(), graph, inputs, canary: false, kinds: Vec::new() }
     }
 
     /// Marks the case as a self-test canary.
@@ -79,9 +88,12 @@ impl Case {
         format!("{}/{}", self.family, self.name)
     }
 
-    /// The op kinds the case exercises.
+    /// The op kinds the case exercises: those it was built from and those left in its
+    /// graph.
     pub fn kinds(&self) -> Vec<&'static str> {
-        self.graph.nodes().iter().map(|n| n.op.kind_name()).collect()
+        let mut kinds = self.kinds.clone();
+        kinds.extend(self.graph.nodes().iter().map(|n| n.op.kind_name()));
+        kinds
     }
 
     /// Runs the case on the CPU reference and on `gpu` and compares every output bit for

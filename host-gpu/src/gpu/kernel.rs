@@ -101,7 +101,6 @@ pub(crate) struct GpuInput<'a> {
     /// Concrete shape.
     pub shape: &'a [usize],
     /// The value of a constant input.
-    #[expect(dead_code, reason = "read by the shape family's GPU lowering, landing next")]
     pub value: Option<&'a Tensor>,
 }
 

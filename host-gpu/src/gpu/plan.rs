@@ -50,7 +50,15 @@ impl Plan {
         let mut pool: HashMap<u64, Vec<Arc<wgpu::Buffer>>> = HashMap::new();
         for (index, lowered) in lowered.iter().enumerate() {
             let node = &plan.graph.nodes()[index];
-            for &id in &node.inputs {
+            // Constants get a buffer only where a kernel reads them (or an alias passes
+            // them on): shape-like inputs such as Slice bounds (often i64::MAX) never go up.
+            let read: Vec<usize> = match lowered {
+                Lowered::Alias(i) => vec![*i],
+                Lowered::Dispatches(dispatches) => dispatches.iter().flat_map(|d| d.inputs.iter().copied()).collect(),
+            };
+            for i in read {
+                let id =
+                    *node.inputs.get(i).ok_or_else(|| GpuError::Internal(format!("{}: no input {i}", node.name)))?;
                 if plan.storage_of[id.index()].is_none() {
                     let constant = plan
                         .graph
@@ -79,8 +87,9 @@ impl Plan {
             for &id in &node.inputs {
                 let root = roots[id.index()];
                 if last_read[root.index()] == Some(index) && plan.graph.constant(root).is_none() {
-                    let buffer = plan.buffer(root)?;
-                    pool.entry(buffer.size()).or_default().push(buffer);
+                    if let Some(buffer) = plan.storage_of[root.index()].clone() {
+                        pool.entry(buffer.size()).or_default().push(buffer);
+                    }
                 }
             }
         }

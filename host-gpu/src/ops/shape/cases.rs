@@ -120,7 +120,7 @@ fn aliases_between_kernels() -> Result<Case, GraphError> {
     builder.node("unsqueeze", Op::Unsqueeze { axes: vec![0] }, vec!["f".into()], "y");
     builder.output("y");
     let graph = builder.build()?;
-    Ok(Case { family: FAMILY, name: "alias_chain".into(), graph, inputs: vec![("x".into(), x)], canary: false })
+    Ok(Case::graph(FAMILY, "alias_chain", graph, vec![("x".into(), x)]))
 }
 
 /// Transposes of rank 2 to 4, several perms, every dtype.
