@@ -152,7 +152,7 @@ fn int_tensor(x: &Tensor, dtype: DType) -> Result<Tensor, GraphError> {
     tensor(x.shape(), data)
 }
 
-/// `v` with `head` written over its first elements.
+/// `x` (i64) with `head` written over its first elements.
 fn with_head(x: Tensor, head: &[i64]) -> Result<Tensor, GraphError> {
     let mut v = i64s(&x)?.to_vec();
     for (slot, &h) in v.iter_mut().zip(head) {

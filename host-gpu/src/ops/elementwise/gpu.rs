@@ -7,20 +7,24 @@ use crate::ops::broadcast::broadcast_strides;
 use crate::ops::{OpError, expect_inputs};
 use crate::tensor::DType;
 
+/// Unary ops (`unary.wgsl`).
 static UNARY: Kernel = Kernel { name: "elementwise/unary", wgsl: include_str!("unary.wgsl"), entry: "unary" };
 
+/// Broadcast binary ops (`binary.wgsl`).
 static BINARY: Kernel = Kernel {
     name: "elementwise/binary",
     wgsl: concat!(include_str!("broadcast.wgsl"), include_str!("binary.wgsl")),
     entry: "binary",
 };
 
+/// `Where` (`where.wgsl`).
 static WHERE: Kernel = Kernel {
     name: "elementwise/where",
     wgsl: concat!(include_str!("broadcast.wgsl"), include_str!("where.wgsl")),
     entry: "pick",
 };
 
+/// `Cast` (`cast.wgsl`).
 static CAST: Kernel = Kernel { name: "elementwise/cast", wgsl: include_str!("cast.wgsl"), entry: "convert" };
 
 /// The `OP` code of `unary.wgsl` for `op` on `dtype`, and its two float parameters.
