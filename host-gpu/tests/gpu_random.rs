@@ -39,7 +39,9 @@ fn main() -> ExitCode {
                 })
                 .collect()
         }
-        Err(e) if required => vec![Trial::test("random/adapter", move || Err(format!("WASMNN_REQUIRE_GPU=1 but {e}").into()))],
+        Err(e) if required => {
+            vec![Trial::test("random/adapter", move || Err(format!("WASMNN_REQUIRE_GPU=1 but {e}").into()))]
+        }
         Err(_) => checks.iter().map(|(name, _)| Trial::test(*name, || Ok(())).with_ignored_flag(true)).collect(),
     };
     libtest_mimic::run(&args, trials).exit_code()
@@ -93,7 +95,8 @@ fn broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
 }
 
 fn binary(ctx: &Arc<GpuContext>) -> Result<(), Failed> {
-    let ops = vec![BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Max, BinaryOp::Less];
+    let ops =
+        vec![BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Max, BinaryOp::Less];
     let strategy = (proptest::sample::select(ops), broadcast_pair(), any::<bool>(), any::<u64>());
     run(ctx, strategy, |(op, (a, b), swap, seed)| {
         let (x, y) = if swap { (b, a) } else { (a, b) };

@@ -84,12 +84,15 @@ impl Plan {
                 }
             };
             plan.storage_of[node.output.index()] = Some(output);
-            for &id in &node.inputs {
-                let root = roots[id.index()];
-                if last_read[root.index()] == Some(index) && plan.graph.constant(root).is_none() {
-                    if let Some(buffer) = plan.storage_of[root.index()].clone() {
-                        pool.entry(buffer.size()).or_default().push(buffer);
-                    }
+            let mut finished: Vec<ValueId> = node.inputs.iter().map(|id| roots[id.index()]).collect();
+            finished.sort_unstable();
+            finished.dedup();
+            for root in finished {
+                if last_read[root.index()] == Some(index)
+                    && plan.graph.constant(root).is_none()
+                    && let Some(buffer) = plan.storage_of[root.index()].clone()
+                {
+                    pool.entry(buffer.size()).or_default().push(buffer);
                 }
             }
         }
