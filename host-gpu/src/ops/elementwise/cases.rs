@@ -15,7 +15,25 @@ pub(crate) fn cases() -> Result<Vec<Case>, GraphError> {
     cases.extend(binary_bool_cases()?);
     cases.extend(where_cases()?);
     cases.extend(cast_cases()?);
+    cases.push(buffer_reuse_case()?);
     Ok(cases)
+}
+
+/// `t = -x; u = t·t; v = -u; w = |u|; y = v + w`: `u` is `t`'s last reader and reads it
+/// twice, and the next two outputs are allocated while `u` is alive, so a buffer pool that
+/// took `t`'s buffer back twice would hand it to both `v` and `w`.
+fn buffer_reuse_case() -> Result<Case, GraphError> {
+    use crate::ir::{Fact, GraphBuilder};
+    let x = values(&[5, 77], 31, Values::WithSpecials(3.0));
+    let mut b = GraphBuilder::new();
+    b.input("x", Fact::fixed(DType::F32, x.shape()))?;
+    b.node("neg", Op::Unary(UnaryOp::Neg), vec!["x".into()], "t");
+    b.node("square", Op::Binary(BinaryOp::Mul), vec!["t".into(), "t".into()], "u");
+    b.node("neg_u", Op::Unary(UnaryOp::Neg), vec!["u".into()], "v");
+    b.node("abs_u", Op::Unary(UnaryOp::Abs), vec!["u".into()], "w");
+    b.node("sum", Op::Binary(BinaryOp::Add), vec!["v".into(), "w".into()], "y");
+    b.output("y");
+    Ok(Case::graph(FAMILY, "buffer_reuse_repeated_input", b.build()?, vec![("x".into(), x)]))
 }
 
 /// Every unary float op on values with specials, at a size that is not a multiple of
