@@ -27,8 +27,8 @@
 //! Outputs are canonical.
 
 pub(crate) mod cases;
-pub(crate) mod gpu;
 mod cpu;
+pub(crate) mod gpu;
 #[cfg(test)]
 mod tests;
 
