@@ -61,7 +61,7 @@ fn lower_layer_norm(
         return Err(OpError::new(format!("scale and bias must have {n} elements (the normalized size)")));
     }
     let total: usize = output.shape.iter().product();
-    let rows = if n == 0 { 0 } else { total / n };
+    let rows = total.checked_div(n).unwrap_or(0);
     let inv_n = if n == 0 { 0.0 } else { reciprocal(exact_count(n)?) };
     let has_bias = inputs.len() == 3;
     Ok(Lowered::Dispatches(vec![Dispatch {

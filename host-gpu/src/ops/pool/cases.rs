@@ -12,13 +12,16 @@ const KINDS: [(&str, PoolKind); 3] = [
     ("avg_pad", PoolKind::Average { count_include_pad: true }),
 ];
 
+/// A windowed case: name, input shape, kernel, strides, pads (top, left, bottom, right),
+/// `ceil_mode`.
+type WindowCase = (&'static str, &'static [usize], [usize; 2], [usize; 2], [usize; 4], bool);
+
 /// Every windowed kind over 3×3 stride 2 pad 1 windows (with and without `ceil_mode`),
 /// 2×2 stride 2, asymmetric kernels and pads, overlapping stride-1 windows, on values
 /// with specials and on uniform values at odd sizes; global average pooling over 7×7
 /// (some planes with specials, some without), 1×1 and a wide plane.
 pub(crate) fn cases() -> Result<Vec<Case>, GraphError> {
-    // (name, input shape, kernel, strides, pads (top, left, bottom, right), ceil_mode)
-    let windows: [(&str, &[usize], [usize; 2], [usize; 2], [usize; 4], bool); 7] = [
+    let windows: [WindowCase; 7] = [
         ("3x3_s2_p1", &[1, 3, 15, 17], [3, 3], [2, 2], [1, 1, 1, 1], false),
         ("3x3_s2_p1_ceil", &[2, 3, 14, 16], [3, 3], [2, 2], [1, 1, 1, 1], true),
         ("3x3_s2_ceil", &[1, 4, 14, 9], [3, 3], [2, 2], [0, 0, 0, 0], true),

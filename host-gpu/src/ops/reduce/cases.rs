@@ -36,7 +36,7 @@ fn special_rows() -> Result<Tensor, GraphError> {
 /// and on uniform values; integer (i64) sums, maxima and minima.
 pub(crate) fn cases() -> Result<Vec<Case>, GraphError> {
     // (name, shape, axes, keepdims)
-    let layouts: [(&str, &[usize], &[i64], bool); 8] = [
+    let layouts: [(&str, &[usize], &[i64], bool); 10] = [
         ("last", &[5, 131], &[-1], true),
         ("last_flat", &[3, 7, 67], &[2], false),
         ("first", &[9, 70], &[0], false),
@@ -44,6 +44,8 @@ pub(crate) fn cases() -> Result<Vec<Case>, GraphError> {
         ("inner_pair", &[3, 5, 7, 9], &[1, 2], false),
         ("split_pair", &[4, 6, 5, 3], &[0, -2], true),
         ("all", &[6, 7, 11], &[], false),
+        ("three_runs", &[3, 4, 5, 6, 7], &[0, 2, 4], false),
+        ("all_keepdims", &[2, 9, 4], &[], true),
         ("unit_axis", &[5, 1, 13], &[1], false),
     ];
     let kinds = [ReduceKind::Sum, ReduceKind::Mean, ReduceKind::Max, ReduceKind::Min];

@@ -18,7 +18,7 @@ pub(crate) fn lower(op: &Op, inputs: &[GpuInput<'_>], output: &GpuInput<'_>) -> 
     let len = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
     let total: usize = output.shape.iter().product();
-    let slices = if len == 0 { 0 } else { total / len };
+    let slices = total.checked_div(len).unwrap_or(0);
     Ok(Lowered::Dispatches(vec![Dispatch {
         kernel: &SOFTMAX,
         constants: Vec::new(),
