@@ -18,7 +18,9 @@ const MAX_RUNS: usize = 8;
 /// Adjacent axes of one set merged into a run: its size and the stride of its last axis.
 #[derive(Default)]
 struct Runs {
+    /// Elements along each run.
     sizes: Vec<usize>,
+    /// The step in memory along each run (the stride of its last axis).
     strides: Vec<usize>,
 }
 

@@ -52,6 +52,7 @@ fn advance(o: ptr<function, Odometer>) {
     }
 }
 
+// The f32 reduction of the elements at base + the odometer's offsets, as stored bits.
 fn reduce_f32(base: u32) -> u32 {
     var acc: f32 = 0.0;
     if (KIND == 2u) {
@@ -75,6 +76,7 @@ fn reduce_f32(base: u32) -> u32 {
     return nn_store(acc);
 }
 
+// The i32 reduction (wrapping sum, max, min) of the elements at base + the odometer's offsets.
 fn reduce_i32(base: u32) -> u32 {
     var acc: i32 = 0;
     if (KIND == 2u) {
