@@ -1,7 +1,8 @@
 //! Reductions over a set of axes: `Sum`, `Mean`, `Max`, `Min`.
 //!
 //! Numerics (part of the specification): each output element visits its reduced input
-//! elements in row-major order of the reduced axes. Sum: `acc = +0`, `acc = add(acc, x)`;
+//! elements in row-major order of the reduced axes. Sum: `acc = +0`, `acc = add(acc, x)`,
+//! output `canonical(acc)`;
 //! Mean: `mul(sum, reciprocal(count))`; Max/Min: start from the first element and fold
 //! with [`numerics::max`]/[`numerics::min`] (NaN propagates). Empty reductions: Sum gives
 //! +0, Mean NaN, Max -inf, Min +inf. Integer sums wrap.
@@ -75,7 +76,11 @@ pub(crate) fn eval(kind: ReduceKind, axes: &[i64], keepdims: bool, inputs: &[&Te
         })
         .collect();
     let data = match (x.data(), kind) {
-        (TensorData::F32(v), ReduceKind::Sum) => TensorData::F32(layout.fold(v, 0.0, add)),
+        // Canonical like every f32 output: `inf + -inf` gives a NaN whose sign the
+        // platform chooses (0xFFC00000 on x86).
+        (TensorData::F32(v), ReduceKind::Sum) => {
+            TensorData::F32(layout.fold(v, 0.0, add).into_iter().map(canonical).collect())
+        }
         (TensorData::F32(v), ReduceKind::Mean) => {
             let inv = reciprocal(exact_count(layout.offsets.len())?);
             let sums = layout.fold(v, 0.0, add);
