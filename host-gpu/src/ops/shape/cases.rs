@@ -65,7 +65,23 @@ pub(crate) fn cases() -> Result<Vec<Case>, GraphError> {
     gather_nds(&mut cases)?;
     concats(&mut cases)?;
     expands(&mut cases)?;
+    folded(&mut cases)?;
     Ok(cases)
+}
+
+/// Shape and Range with known operands fold to constants when the graph is built (both
+/// executors then return the folded value): the cases pin that folding; their kernels
+/// are checked by the family's unit tests.
+fn folded(cases: &mut Vec<Case>) -> Result<(), GraphError> {
+    for (name, start, end) in [("shape_all", 0, None), ("shape_tail", -2, None), ("shape_middle", 1, Some(3))] {
+        let args = vec![Arg::Input(data(DType::F32, &[2, 3, 5, 7], 90)?)];
+        cases.push(Case::single(FAMILY, name, Op::Shape { start, end }, args)?);
+    }
+    let bounds = [longs_shaped(&[], &[-3])?, longs_shaped(&[], &[11])?, longs_shaped(&[], &[2])?];
+    cases.push(Case::single(FAMILY, "range_i64", Op::Range, bounds.into_iter().map(Arg::Constant).collect())?);
+    let bounds = [i32s(&[], &[9])?, i32s(&[], &[-4])?, i32s(&[], &[-3])?];
+    cases.push(Case::single(FAMILY, "range_i32_down", Op::Range, bounds.into_iter().map(Arg::Constant).collect())?);
+    Ok(())
 }
 
 /// Reshape, Squeeze, Unsqueeze and Flatten (aliases), alone and between kernels.
