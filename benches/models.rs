@@ -41,13 +41,17 @@ fn bench_model(c: &mut Criterion, name: &str, graph: &Graph, inputs: &[(String, 
 fn bench_gpu(c: &mut Criterion, ctx: &Arc<GpuContext>, name: &str, graph: &Graph, inputs: &[(String, Tensor)]) {
     let model = GpuModel::new(Arc::clone(ctx), graph.clone()).expect("model loads on the GPU");
     let mut runs: Vec<RunStats> = Vec::new();
-    c.bench_function(&format!("gpu/{name}"), |b| {
+    let mut group = c.benchmark_group("gpu");
+    // Software adapters (lavapipe) take seconds per run: criterion's minimum sample count.
+    group.sample_size(10);
+    group.bench_function(name, |b| {
         b.iter(|| {
             let (outputs, stats) = model.run_with_stats(inputs.to_vec()).expect("model runs");
             runs.push(stats);
             outputs
         })
     });
+    group.finish();
     let n = runs.len().max(1) as f64;
     let mean = |f: fn(&RunStats) -> Duration| runs.iter().map(|r| f(r).as_secs_f64()).sum::<f64>() / n * 1000.0;
     eprintln!(
