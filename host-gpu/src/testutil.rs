@@ -4,21 +4,8 @@ use proptest::prelude::*;
 
 use crate::tensor::Tensor;
 
-/// Special f32 values every float kernel is tested on.
-pub(crate) const SPECIALS: [f32; 12] = [
-    0.0,
-    -0.0,
-    f32::INFINITY,
-    f32::NEG_INFINITY,
-    f32::NAN,
-    f32::MIN_POSITIVE,
-    -f32::MIN_POSITIVE,
-    1.0e-40, // subnormal: flushed on input
-    -1.0e-40,
-    f32::MAX,
-    f32::MIN,
-    1.0e30,
-];
+/// Special f32 values every float kernel is tested on (shared with the conformance cases).
+pub(crate) use crate::conformance::SPECIALS;
 
 /// Mostly ordinary values, with a share of special ones (±0, ±inf, NaN, subnormals, huge).
 pub(crate) fn any_f32() -> impl Strategy<Value = f32> {

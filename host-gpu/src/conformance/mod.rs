@@ -7,7 +7,7 @@ mod data;
 
 use std::sync::Arc;
 
-pub use data::{Values, ints, values};
+pub use data::{SPECIALS, Values, ints, values};
 
 use crate::cpu::CpuExecutor;
 use crate::gpu::{GpuContext, GpuModel};
