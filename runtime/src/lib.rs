@@ -38,6 +38,9 @@ pub enum BackendError {
         /// The failing cases.
         cases: String,
     },
+    /// `auto` found only a software adapter, which it leaves to an explicit `gpu`.
+    #[error("the only GPU adapter is a software rasterizer ({0}); --backend gpu uses it anyway")]
+    SoftwareAdapter(String),
     /// The self-test cases could not be built (a bug).
     #[error("the self-test cannot run: {0}")]
     SelfTest(String),
@@ -88,7 +91,8 @@ impl ResolvedBackend {
 impl Backend {
     /// Resolves the choice. `gpu` opens the adapter and runs the self-test, failing when
     /// either fails; `auto` does the same but falls back to the CPU (saying why in the
-    /// log); `cpu` is the CPU.
+    /// log), and also when the only adapter is a software rasterizer such as lavapipe
+    /// (correct, but far slower than the CPU executor); `cpu` is the CPU.
     ///
     /// # Errors
     /// For an explicit `gpu`: no adapter, or a failed self-test.
@@ -96,7 +100,7 @@ impl Backend {
         match self {
             Backend::Cpu => Ok(ResolvedBackend::Cpu),
             Backend::Gpu => open_tested_gpu().map(|(ctx, _)| ResolvedBackend::Gpu(ctx)),
-            Backend::Auto => match open_tested_gpu() {
+            Backend::Auto => match open_hardware_gpu().and_then(test_gpu) {
                 Ok((ctx, _)) => Ok(ResolvedBackend::Gpu(ctx)),
                 Err(reason) => {
                     tracing::info!(%reason, "using the CPU executor");
@@ -112,7 +116,20 @@ impl Backend {
 /// # Errors
 /// No adapter, or any canary that differs from the CPU reference.
 pub fn open_tested_gpu() -> Result<(Arc<GpuContext>, SelfTestReport), BackendError> {
-    let ctx = Arc::new(GpuContext::new()?);
+    test_gpu(Arc::new(GpuContext::new()?))
+}
+
+/// Opens the adapter unless it is a software rasterizer (device type `Cpu`).
+fn open_hardware_gpu() -> Result<Arc<GpuContext>, BackendError> {
+    let ctx = GpuContext::new()?;
+    if ctx.adapter().software {
+        return Err(BackendError::SoftwareAdapter(ctx.adapter().name.clone()));
+    }
+    Ok(Arc::new(ctx))
+}
+
+/// Runs the self-test on an open adapter.
+fn test_gpu(ctx: Arc<GpuContext>) -> Result<(Arc<GpuContext>, SelfTestReport), BackendError> {
     let report = selftest(&ctx).map_err(|e| BackendError::SelfTest(e.to_string()))?;
     if !report.passed() {
         return Err(BackendError::SelfTestFailed {

@@ -21,6 +21,8 @@ pub struct AdapterSummary {
     pub backend: String,
     /// Device type (`Cpu` for software rasterizers such as lavapipe).
     pub device_type: String,
+    /// Whether the adapter runs shaders on the CPU (lavapipe, SwiftShader, WARP).
+    pub software: bool,
 }
 
 /// An open device with its queue, the shared layouts and the compiled pipelines.
@@ -81,6 +83,7 @@ impl GpuContext {
             driver_info: info.driver_info,
             backend: info.backend.to_string(),
             device_type: format!("{:?}", info.device_type),
+            software: info.device_type == wgpu::DeviceType::Cpu,
         };
         let (numerics, numerics_layout) = numerics_bind_group(&device);
         Ok(GpuContext {
