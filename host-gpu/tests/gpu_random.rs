@@ -1,5 +1,5 @@
 //! Random conformance (proptest) of the GPU executor against the CPU reference: shapes
-//! of odd sizes, not multiples of the workgroup, K up to past 1024, broadcasting, conv
+//! of odd sizes, not multiples of the workgroup, K below 80 or from 1024 to 1100, broadcasting, conv
 //! geometries; values with ±0, ±inf, NaN, subnormals and huge magnitudes mixed in.
 //! Bit-for-bit comparison. libtest-mimic, like the `gpu` suite: ignored without an
 //! adapter, failing without one when `WASMNN_REQUIRE_GPU=1`.
@@ -106,7 +106,7 @@ fn binary(ctx: &Arc<GpuContext>) -> Result<(), Failed> {
 }
 
 fn matmul(ctx: &Arc<GpuContext>) -> Result<(), Failed> {
-    let k = prop_oneof![1usize..80, 1000usize..1100];
+    let k = prop_oneof![1usize..80, 1024usize..1100];
     let strategy = (1usize..40, k, 1usize..40, 1usize..3, any::<u64>());
     run(ctx, strategy, |(m, k, n, batch, seed)| {
         let args = vec![input(&[batch, m, k], seed, 2.0), input(&[k, n], seed ^ 7, 2.0)];
