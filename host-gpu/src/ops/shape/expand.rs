@@ -42,7 +42,13 @@ pub(crate) fn eval_expand(inputs: &[&Tensor]) -> Result<Tensor, OpError> {
         // An empty input only broadcasts to an empty output; its strides may not fit.
         return Ok(Tensor::zeros(x.dtype(), shape)?);
     }
-    let strides = broadcast_strides(x.shape(), &shape);
-    let dims = shape.iter().zip(strides).map(|(&n, s)| (n, isize::try_from(s).unwrap_or(isize::MAX))).collect();
-    move_elements(&View { offset: 0, dims }, &[x], shape)
+    move_elements(&broadcast_view(x.shape(), &shape), &[x], shape)
+}
+
+/// The view that reads an input of `shape` broadcast to `target` (a shape it broadcasts
+/// to; shared with the GPU lowering).
+pub(super) fn broadcast_view(shape: &[usize], target: &[usize]) -> View {
+    let strides = broadcast_strides(shape, target);
+    let dims = target.iter().zip(strides).map(|(&n, s)| (n, isize::try_from(s).unwrap_or(isize::MAX))).collect();
+    View { offset: 0, dims }
 }

@@ -17,11 +17,14 @@
 //! After specialization every Shape node and every Range node with constant bounds is
 //! folded into a constant; their kernels run only where that does not happen.
 
-use super::copy::signed_strides;
-use super::{axis_mask, check_index_dtype, index_values, product, shape_of};
+use super::copy::{View, signed_strides};
+use super::expand::broadcast_view;
+use super::slice::slice_view;
+use super::transpose::transpose_view;
+use super::{check_index_dtype, index_values, product, shape_of};
 use crate::gpu::kernel::{Dispatch, GpuInput, Kernel, Lowered, count};
 use crate::ir::Op;
-use crate::ops::broadcast::broadcast_strides;
+use crate::ops::broadcast::broadcast_shapes;
 use crate::ops::{OpError, expect_inputs, normalize_axis};
 use crate::tensor::{DType, Tensor};
 
@@ -184,84 +187,34 @@ fn lower_shape(
 /// Transpose: output axis `i` walks input axis `perm[i]` (reversed axes for an empty perm).
 fn lower_transpose(perm: &[usize], inputs: &[GpuInput<'_>], output: &GpuInput<'_>) -> Result<Lowered, OpError> {
     expect_inputs(inputs, 1, 1)?;
-    let shape = inputs[0].shape;
-    let perm: Vec<usize> = if perm.is_empty() { (0..shape.len()).rev().collect() } else { perm.to_vec() };
-    if perm.len() != shape.len() || perm.iter().any(|&p| p >= shape.len()) {
-        return Err(OpError::new(format!("perm {perm:?} does not fit a rank-{} input", shape.len())));
-    }
-    let strides = signed_strides(shape);
-    check_shape(&perm.iter().map(|&p| shape[p]).collect::<Vec<_>>(), output)?;
-    single_walk(&Walk::filling(0, perm.iter().map(|&p| (shape[p], strides[p]))), &inputs[0], output)
-}
-
-/// First index, element count and step of one sliced axis of size `dim`: the ONNX rules
-/// exactly as the CPU's `slice.rs` (`Bound::resolve`) applies them.
-fn resolve_slice(start: i64, end: i64, step: i64, dim: usize) -> Result<(usize, usize, i64), OpError> {
-    let d = i64::try_from(dim).map_err(|_| OpError::new(format!("dimension is too large: {dim}")))?;
-    let wrap = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
-    let (start, end) = (wrap(start), wrap(end));
-    let (start, span) = if step > 0 {
-        let (s, e) = (start.clamp(0, d), end.clamp(0, d));
-        (s, e - s)
-    } else {
-        let (s, e) = (start.max(0).min(d - 1), end.max(-1).min(d - 1));
-        (s, s - e)
-    };
-    let n = u64::try_from(span).map_or(0, |span| span.div_ceil(step.unsigned_abs()));
-    let n = usize::try_from(n).map_err(|_| OpError::new(format!("slice is too long: {n}")))?;
-    let start = if n == 0 { 0 } else { usize::try_from(start).unwrap_or(0) };
-    Ok((start, n, if n <= 1 { 1 } else { step }))
+    single_view(&transpose_view(perm, inputs[0].shape)?, &inputs[0], output)
 }
 
 /// Slice: a strided window of the input, from constant starts, ends, axes and steps.
 fn lower_slice(inputs: &[GpuInput<'_>], output: &GpuInput<'_>) -> Result<Lowered, OpError> {
     expect_inputs(inputs, 3, 5)?;
     let names = ["slice starts", "slice ends", "slice axes", "slice steps"];
-    let values = inputs[1..]
-        .iter()
-        .zip(names)
-        .map(|(input, what)| index_values(constant(input, what)?, what))
-        .collect::<Result<Vec<_>, _>>()?;
-    let shape = inputs[0].shape;
-    let (starts, ends) = (&values[0], &values[1]);
-    let n = starts.len();
-    let axes: Vec<i64> = values.get(2).cloned().unwrap_or_else(|| (0..i64::try_from(n).unwrap_or(0)).collect());
-    let steps: Vec<i64> = values.get(3).cloned().unwrap_or_else(|| vec![1; n]);
-    if ends.len() != n || axes.len() != n || steps.len() != n {
-        return Err(OpError::new("slice starts, ends, axes and steps differ in length"));
-    }
-    axis_mask(&axes, shape.len())?;
-    let strides = signed_strides(shape);
-    let mut dims: Vec<(usize, isize)> = shape.iter().copied().zip(strides.iter().copied()).collect();
-    let mut src = 0usize;
-    for i in 0..n {
-        if steps[i] == 0 {
-            return Err(OpError::new(format!("slice step is zero on axis {}", axes[i])));
-        }
-        let axis = normalize_axis(axes[i], shape.len())?;
-        let (first, len, step) = resolve_slice(starts[i], ends[i], steps[i], shape[axis])?;
-        let stride = strides[axis];
-        src = src.saturating_add(first.saturating_mul(stride.unsigned_abs()));
-        dims[axis] = (len, stride.saturating_mul(isize::try_from(step).unwrap_or(isize::MAX)));
-    }
-    check_shape(&dims.iter().map(|&(n, _)| n).collect::<Vec<_>>(), output)?;
-    single_walk(&Walk::filling(src, dims), &inputs[0], output)
+    let bounds =
+        inputs[1..].iter().zip(names).map(|(input, what)| constant(input, what)).collect::<Result<Vec<_>, _>>()?;
+    single_view(&slice_view(inputs[0].shape, &bounds)?, &inputs[0], output)
 }
 
 /// Expand: the input read with stride 0 along its broadcast axes.
 fn lower_expand(inputs: &[GpuInput<'_>], output: &GpuInput<'_>) -> Result<Lowered, OpError> {
     expect_inputs(inputs, 2, 2)?;
     let (shape, out) = (inputs[0].shape, output.shape);
-    let fits = shape.len() <= out.len()
-        && shape.iter().rev().zip(out.iter().rev()).all(|(&i, &o)| i == o || i == 1 || (i == 0 && o == 0));
-    if !fits {
-        return Err(OpError::new(format!("{shape:?} does not broadcast to {out:?}")));
-    }
+    check_shape(&broadcast_shapes(shape, out)?, output)?;
     if product(out) == 0 {
         return Ok(Lowered::Dispatches(Vec::new()));
     }
-    let strides = broadcast_strides(shape, out).into_iter().map(|s| isize::try_from(s).unwrap_or(isize::MAX));
-    single_walk(&Walk::filling(0, out.iter().copied().zip(strides)), &inputs[0], output)
+    single_view(&broadcast_view(shape, out), &inputs[0], output)
+}
+
+/// One `copy` of input 0 through the CPU kernel's view into the whole output (checked to
+/// have the inferred shape), or an alias when it changes nothing.
+fn single_view(view: &View, input: &GpuInput<'_>, output: &GpuInput<'_>) -> Result<Lowered, OpError> {
+    check_shape(&view.dims.iter().map(|&(n, _)| n).collect::<Vec<_>>(), output)?;
+    single_walk(&Walk::filling(view.offset, view.dims.iter().copied()), input, output)
 }
 
 /// Concat: per input, one dispatch copying its block of each outer position into its

@@ -128,21 +128,32 @@ fn sliced_dims(dims: &[Dim], bounds: &[Bound]) -> Result<Vec<Dim>, OpError> {
 pub(crate) fn eval_slice(inputs: &[&Tensor]) -> Result<Tensor, OpError> {
     expect_inputs(inputs, 3, 5)?;
     let x = inputs[0];
+    let view = slice_view(x.shape(), &inputs[1..])?;
+    let shape = view.dims.iter().map(|&(n, _)| n).collect();
+    move_elements(&view, &[x], shape)
+}
+
+/// The view of an input of `shape` that reads the slice given by the bound tensors
+/// (starts, ends, then optionally axes and steps; shared with the GPU lowering).
+///
+/// # Errors
+/// When the bounds are malformed (see [`bounds`]) or not integer tensors.
+pub(super) fn slice_view(shape: &[usize], bound_tensors: &[&Tensor]) -> Result<View, OpError> {
     let names = ["slice starts", "slice ends", "slice axes", "slice steps"];
-    let values = inputs[1..].iter().zip(names).map(|(t, what)| index_values(t, what)).collect::<Result<Vec<_>, _>>()?;
+    let values =
+        bound_tensors.iter().zip(names).map(|(t, what)| index_values(t, what)).collect::<Result<Vec<_>, _>>()?;
     let (starts, ends) = (&values[0], &values[1]);
-    let bounds = bounds(starts, ends, values.get(2).map(Vec::as_slice), values.get(3).map(Vec::as_slice), x.rank())?;
-    let strides = signed_strides(x.shape());
-    let mut dims: Vec<(usize, isize)> = x.shape().iter().copied().zip(strides.iter().copied()).collect();
+    let bounds = bounds(starts, ends, values.get(2).map(Vec::as_slice), values.get(3).map(Vec::as_slice), shape.len())?;
+    let strides = signed_strides(shape);
+    let mut dims: Vec<(usize, isize)> = shape.iter().copied().zip(strides.iter().copied()).collect();
     let mut offset = 0usize;
     for bound in bounds {
-        let r = bound.resolve(x.shape()[bound.axis])?;
+        let r = bound.resolve(shape[bound.axis])?;
         let stride = strides[bound.axis];
         // Saturation only happens for empty tensors, where nothing is read.
         offset = offset.saturating_add(r.start.saturating_mul(stride.unsigned_abs()));
         let step = isize::try_from(r.step).unwrap_or(isize::MAX);
         dims[bound.axis] = (r.count, stride.saturating_mul(step));
     }
-    let shape = dims.iter().map(|&(n, _)| n).collect();
-    move_elements(&View { offset, dims }, &[x], shape)
+    Ok(View { offset, dims })
 }

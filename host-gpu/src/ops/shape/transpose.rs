@@ -42,9 +42,18 @@ pub(crate) fn infer_transpose(perm: &[usize], inputs: &[InferInput<'_>]) -> Resu
 pub(crate) fn eval_transpose(perm: &[usize], inputs: &[&Tensor]) -> Result<Tensor, OpError> {
     expect_inputs(inputs, 1, 1)?;
     let x = inputs[0];
-    let perm = resolve_perm(perm, x.rank())?;
-    let strides = signed_strides(x.shape());
-    let view = View { offset: 0, dims: perm.iter().map(|&p| (x.shape()[p], strides[p])).collect() };
-    let shape = perm.iter().map(|&p| x.shape()[p]).collect();
+    let view = transpose_view(perm, x.shape())?;
+    let shape = view.dims.iter().map(|&(n, _)| n).collect();
     move_elements(&view, &[x], shape)
+}
+
+/// The view of an input of `shape` that reads it transposed by `perm` (shared with the
+/// GPU lowering).
+///
+/// # Errors
+/// When `perm` is not a permutation of the input axes.
+pub(super) fn transpose_view(perm: &[usize], shape: &[usize]) -> Result<View, OpError> {
+    let perm = resolve_perm(perm, shape.len())?;
+    let strides = signed_strides(shape);
+    Ok(View { offset: 0, dims: perm.iter().map(|&p| (shape[p], strides[p])).collect() })
 }
