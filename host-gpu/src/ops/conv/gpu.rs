@@ -1,10 +1,11 @@
 //! GPU lowering of the conv family (kernel body in `conv.wgsl`, preceded by the bindings
 //! of the variant without or with bias).
 
+use super::cpu::Geometry;
+use super::{check_f32, geometry};
 use crate::gpu::kernel::{Dispatch, GpuInput, Kernel, Lowered, count};
-use crate::ir::{ConvAttrs, Op};
+use crate::ir::Op;
 use crate::ops::{OpError, expect_inputs};
-use crate::tensor::DType;
 
 /// Conv of `x` by `w`.
 static CONV: Kernel = Kernel {
@@ -27,11 +28,13 @@ pub(crate) fn lower(op: &Op, inputs: &[GpuInput<'_>], output: &GpuInput<'_>) -> 
     };
     expect_inputs(inputs, 2, 3)?;
     for input in inputs {
-        if input.dtype != DType::F32 {
-            return Err(OpError::new(format!("conv supports f32 only, got {}", input.dtype)));
-        }
+        check_f32(input.dtype)?;
     }
-    let params = params(attrs, inputs[0].shape, inputs[1].shape, output.shape)?;
+    let (geo, out_shape) = geometry(attrs, inputs[0].shape, inputs[1].shape, inputs.get(2).map(|b| b.shape))?;
+    if out_shape != output.shape {
+        return Err(OpError::new(format!("conv output {out_shape:?} differs from the inferred {:?}", output.shape)));
+    }
+    let params = params(&geo)?;
     let (kernel, bound) = if inputs.len() == 3 { (&CONV_BIAS, vec![0, 1, 2]) } else { (&CONV, vec![0, 1]) };
     Ok(Lowered::Dispatches(vec![Dispatch {
         kernel,
@@ -42,44 +45,38 @@ pub(crate) fn lower(op: &Op, inputs: &[GpuInput<'_>], output: &GpuInput<'_>) -> 
     }]))
 }
 
-/// The kernel's parameters (see `conv.wgsl`), after checking that the shapes are those
-/// `conv::infer` accepts and that every index the kernel forms fits its u32 arithmetic.
-fn params(attrs: &ConvAttrs, x: &[usize], w: &[usize], out: &[usize]) -> Result<Vec<u32>, OpError> {
-    let ([_, c, h, wd], [m, cg, kh, kw], [_, om, oh, ow]) = (dims4(x)?, dims4(w)?, dims4(out)?);
-    let group = attrs.group;
-    if group == 0 || cg * group != c || m % group != 0 || om != m || [kh, kw] != attrs.kernel {
-        return Err(OpError::new(format!("conv shapes do not match: x {x:?}, w {w:?}, {attrs:?}")));
-    }
+/// The kernel's parameters (see `conv.wgsl`), after checking that every index the kernel
+/// forms fits its u32 arithmetic.
+fn params(geo: &Geometry) -> Result<Vec<u32>, OpError> {
+    let [kh, kw] = geo.kernel;
     // Padded extents bound every (wrapped) input coordinate the kernel computes.
-    let span_h = h + attrs.pads[0] + attrs.pads[2] + attrs.strides[0] * oh + attrs.dilations[0] * kh;
-    let span_w = wd + attrs.pads[1] + attrs.pads[3] + attrs.strides[1] * ow + attrs.dilations[1] * kw;
-    for elements in [x.iter().product::<usize>(), w.iter().product(), out.iter().product(), 2 * span_h, 2 * span_w] {
+    let span_h = geo.height + geo.pads[0] + geo.pads[2] + geo.strides[0] * geo.out_height + geo.dilations[0] * kh;
+    let span_w = geo.width + geo.pads[1] + geo.pads[3] + geo.strides[1] * geo.out_width + geo.dilations[1] * kw;
+    let x = geo.batch * geo.channels * geo.plane();
+    let w = geo.out_channels * geo.taps();
+    let out = geo.batch * geo.out_channels * geo.out_plane();
+    for elements in [x, w, out, 2 * span_h, 2 * span_w] {
         count(elements)?;
     }
     [
-        c,
-        h,
-        wd,
-        m,
-        cg,
-        m / group,
+        geo.channels,
+        geo.height,
+        geo.width,
+        geo.out_channels,
+        geo.group_channels(),
+        geo.group_outputs(),
         kh,
         kw,
-        attrs.strides[0],
-        attrs.strides[1],
-        attrs.pads[0],
-        attrs.pads[1],
-        attrs.dilations[0],
-        attrs.dilations[1],
-        oh,
-        ow,
+        geo.strides[0],
+        geo.strides[1],
+        geo.pads[0],
+        geo.pads[1],
+        geo.dilations[0],
+        geo.dilations[1],
+        geo.out_height,
+        geo.out_width,
     ]
     .into_iter()
     .map(count)
     .collect()
-}
-
-/// A rank-4 shape as an array.
-fn dims4(shape: &[usize]) -> Result<[usize; 4], OpError> {
-    shape.try_into().map_err(|_| OpError::new(format!("conv needs rank-4 shapes, got {shape:?}")))
 }

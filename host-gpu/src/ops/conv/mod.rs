@@ -59,6 +59,22 @@ pub(crate) fn infer(attrs: &ConvAttrs, inputs: &[InferInput<'_>]) -> Result<Fact
     Ok(Fact { dtype: DType::F32, shape: Some(output_dims(attrs, x, w, bias)?) })
 }
 
+/// The geometry of a convolution on concrete shapes, checked by the inference rule, and
+/// its output shape (shared by the CPU kernel and the GPU lowering).
+///
+/// # Errors
+/// When the shapes do not fit together (as [`infer`] reports).
+pub(crate) fn geometry(
+    attrs: &ConvAttrs,
+    x: &[usize],
+    w: &[usize],
+    bias: Option<&[usize]>,
+) -> Result<(cpu::Geometry, Vec<usize>), OpError> {
+    let bias_dims = bias.map(fixed_dims);
+    let out_shape = concrete(&output_dims(attrs, &fixed_dims(x), &fixed_dims(w), bias_dims.as_deref())?)?;
+    Ok((cpu::Geometry::new(attrs, x, w, &out_shape), out_shape))
+}
+
 /// Runs the convolution (the numerics are in the module documentation).
 pub(crate) fn eval(attrs: &ConvAttrs, inputs: &[&Tensor]) -> Result<Tensor, OpError> {
     eval_fused(attrs, inputs, &ChannelEpilogue::default())
@@ -71,11 +87,8 @@ pub(crate) fn eval_fused(attrs: &ConvAttrs, inputs: &[&Tensor], epilogue: &Chann
     for input in inputs {
         check_f32(input.dtype())?;
     }
-    let bias_dims = inputs.get(2).map(|b| fixed_dims(b.shape()));
-    let dims =
-        output_dims(attrs, &fixed_dims(inputs[0].shape()), &fixed_dims(inputs[1].shape()), bias_dims.as_deref())?;
-    let out_shape = concrete(&dims)?;
-    let geometry = cpu::Geometry::new(attrs, inputs[0].shape(), inputs[1].shape(), &out_shape);
+    let (geometry, out_shape) =
+        geometry(attrs, inputs[0].shape(), inputs[1].shape(), inputs.get(2).map(|b| b.shape()))?;
     let bias = inputs.get(2).map(|b| b.as_f32()).transpose()?;
     let out = cpu::conv(&geometry, inputs[0].as_f32()?, inputs[1].as_f32()?, bias, epilogue);
     Ok(Tensor::from_f32(out_shape, out)?)
