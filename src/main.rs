@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::{ArgAction, Parser, Subcommand};
 use wasmnn_runtime::Backend;
 
-use crate::commands::{Globals, model_inspect, model_run, models_fetch, models_list, selftest};
+use crate::commands::{Globals, build, model_inspect, model_run, models_fetch, models_list, new, run, selftest};
 
 /// Verifiable, sandboxed inference functions.
 #[derive(Debug, Parser)]
@@ -50,6 +50,12 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Scaffold a handler crate (Cargo.toml, wasmnn.toml, src/lib.rs) that builds as is.
+    New(new::Args),
+    /// Build a handler crate into a component; prints its path.
+    Build(build::Args),
+    /// Run a handler once on an input; the output goes to stdout, a summary to stderr.
+    Run(run::Args),
     /// Check the GPU: run every op family's canary cases on the adapter and compare them bit
     /// for bit with the CPU reference.
     Selftest,
@@ -103,6 +109,9 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Models { command: ModelsCommand::Fetch(args) } => models_fetch::run(&args, &globals),
         Command::Model { command: ModelCommand::Inspect(args) } => model_inspect::run(&args, &globals),
         Command::Model { command: ModelCommand::Run(args) } => model_run::run(&args, &globals),
+        Command::New(args) => new::run(&args),
+        Command::Build(args) => build::run(&args),
+        Command::Run(args) => run::run(&args, &globals),
         Command::Selftest => selftest::run(&globals),
     }
 }

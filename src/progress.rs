@@ -55,3 +55,32 @@ impl FetchProgress {
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
+
+/// Fetch progress for several models in turn: one [`FetchProgress`] per model name.
+#[derive(Default)]
+pub struct ModelsProgress {
+    current: std::sync::Mutex<Option<(String, FetchProgress)>>,
+}
+
+impl ModelsProgress {
+    /// Updates the bar of `name`, replacing the previous model's bar.
+    pub fn update(&self, name: &str, event: FetchEvent<'_>) {
+        let mut current = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.as_ref().is_none_or(|(shown, _)| shown != name) {
+            if let Some((_, previous)) = current.take() {
+                previous.finish();
+            }
+            *current = Some((name.to_owned(), FetchProgress::new(name)));
+        }
+        if let Some((_, bar)) = current.as_ref() {
+            bar.update(event);
+        }
+    }
+
+    /// Removes the last bar.
+    pub fn finish(&self) {
+        if let Some((_, bar)) = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            bar.finish();
+        }
+    }
+}

@@ -7,9 +7,11 @@
 //! - [`models::ModelCache`]: the local cache that fetches a source once, checks its
 //!   sha256, and hands out the path.
 //! - [`models::KNOWN_MODELS`]: the catalog of the real models the tests and examples use.
+//! - [`handler::HandlerConfig`]: a handler crate's `wasmnn.toml`.
 #![forbid(unsafe_code)]
 
 mod digest;
+pub mod handler;
 pub mod models;
 
 pub use digest::{DigestError, Sha256Digest};

@@ -1,10 +1,13 @@
 //! The subcommands, one module each, and what they share: the global options and the
 //! resolution of a model argument to a file.
 
+pub mod build;
 pub mod model_inspect;
 pub mod model_run;
 pub mod models_fetch;
 pub mod models_list;
+pub mod new;
+pub mod run;
 pub mod selftest;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +34,17 @@ impl Globals {
             Some(dir) => Ok(ModelCache::new(dir)),
             None => Ok(ModelCache::from_env()?),
         }
+    }
+
+    /// Where compiled components are cached: `$WASMNN_COMPILE_CACHE`, else `compiled`
+    /// next to the model cache's folder (`~/.cache/wasmnn/compiled` by default).
+    pub fn compile_cache(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = std::env::var_os("WASMNN_COMPILE_CACHE").filter(|d| !d.is_empty()) {
+            return Ok(PathBuf::from(dir));
+        }
+        let models = self.model_cache()?;
+        let parent = models.dir().parent().unwrap_or(models.dir());
+        Ok(parent.join("compiled"))
     }
 }
 

@@ -51,6 +51,12 @@ pub enum ExecError {
         /// The kernel's complaint.
         source: OpError,
     },
+    /// The caller's stop check said to stop (a deadline or a cancelled call).
+    #[error("stopped before node {node:?}: the run was cancelled")]
+    Cancelled {
+        /// The node that was about to run.
+        node: String,
+    },
 }
 
 /// Runs graphs with the reference kernels.
@@ -63,6 +69,21 @@ impl CpuExecutor {
     /// # Errors
     /// [`ExecError`] naming the input or node at fault.
     pub fn run(&self, graph: &Graph, inputs: Vec<(String, Tensor)>) -> Result<Vec<(String, Tensor)>, ExecError> {
+        self.run_until(graph, inputs, &|| false)
+    }
+
+    /// [`CpuExecutor::run`], asking `stop` before each node and giving up with
+    /// [`ExecError::Cancelled`] when it says so: how a deadline or a cancelled call ends a
+    /// long run between ops (a single op always finishes).
+    ///
+    /// # Errors
+    /// As [`CpuExecutor::run`], plus [`ExecError::Cancelled`].
+    pub fn run_until(
+        &self,
+        graph: &Graph,
+        inputs: Vec<(String, Tensor)>,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Vec<(String, Tensor)>, ExecError> {
         let mut slots: Vec<Option<Arc<Tensor>>> = vec![None; graph.values().len()];
         bind_inputs(graph, inputs, &mut slots)?;
         let last_use = last_uses(graph);
@@ -70,6 +91,9 @@ impl CpuExecutor {
         for (index, node) in graph.nodes().iter().enumerate() {
             if plan.is_absorbed(index) {
                 continue;
+            }
+            if stop() {
+                return Err(ExecError::Cancelled { node: node.name.clone() });
             }
             let followers: Vec<&Node> = plan.followers(index).iter().map(|&j| &graph.nodes()[j]).collect();
             let fail = |source| ExecError::Node { node: node.name.clone(), op: node.op.kind_name(), source };

@@ -62,6 +62,9 @@ pub fn shader_variants(graph: &Graph) -> Result<Vec<ShaderVariant>, GpuError> {
 /// Errors of the GPU executor.
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
+    /// The caller's stop check said to stop (a deadline or a cancelled call).
+    #[error("the run was cancelled {0}")]
+    Cancelled(&'static str),
     /// No adapter is available (no GPU and no software Vulkan such as lavapipe).
     #[error("no GPU adapter found: {0}")]
     NoAdapter(String),

@@ -70,20 +70,29 @@ impl GpuModel {
     /// # Errors
     /// [`GpuError`] naming the input or node at fault, or the device failure.
     pub fn run(&self, inputs: Vec<(String, Tensor)>) -> Result<Vec<(String, Tensor)>, GpuError> {
-        self.run_with_stats(inputs).map(|(outputs, _)| outputs)
+        self.run_until(inputs, &|| false).map(|(outputs, _)| outputs)
     }
 
-    /// [`GpuModel::run`], with where the time went.
+    /// [`GpuModel::run_with_stats`], asking `stop` before the upload, before the compute
+    /// submission and before the readback, and giving up with [`GpuError::Cancelled`] when
+    /// it says so. The compute is one submission, so a deadline inside it is noticed once
+    /// the device finishes.
     ///
     /// # Errors
-    /// As [`GpuModel::run`].
-    pub fn run_with_stats(&self, inputs: Vec<(String, Tensor)>) -> Result<(Vec<(String, Tensor)>, RunStats), GpuError> {
+    /// As [`GpuModel::run`], plus [`GpuError::Cancelled`].
+    pub fn run_until(
+        &self,
+        inputs: Vec<(String, Tensor)>,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<(Vec<(String, Tensor)>, RunStats), GpuError> {
+        let check = |stage| if stop() { Err(GpuError::Cancelled(stage)) } else { Ok(()) };
         let ordered = self.order_inputs(inputs)?;
         let shapes: Vec<Vec<usize>> = ordered.iter().map(|t| t.shape().to_vec()).collect();
         let plan = self.plan(&shapes)?;
         let plan = plan.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stats = RunStats { dispatches: plan.dispatch_count(), ..RunStats::default() };
 
+        check("before the upload")?;
         let started = Instant::now();
         for (&id, tensor) in plan.graph.inputs().iter().zip(ordered) {
             let name = &plan.graph.value(id).name;
@@ -94,6 +103,7 @@ impl GpuModel {
         self.wait()?;
         stats.upload = started.elapsed();
 
+        check("before the compute")?;
         let started = Instant::now();
         let mut encoder =
             self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wasmnn") });
@@ -102,10 +112,19 @@ impl GpuModel {
         self.wait()?;
         stats.compute = started.elapsed();
 
+        check("before the readback")?;
         let started = Instant::now();
         let outputs = self.read_outputs(&plan)?;
         stats.readback = started.elapsed();
         Ok((outputs, stats))
+    }
+
+    /// [`GpuModel::run`], with where the time went.
+    ///
+    /// # Errors
+    /// As [`GpuModel::run`].
+    pub fn run_with_stats(&self, inputs: Vec<(String, Tensor)>) -> Result<(Vec<(String, Tensor)>, RunStats), GpuError> {
+        self.run_until(inputs, &|| false)
     }
 
     /// The inputs in graph order, checked against the declared dtypes.

@@ -1,0 +1,211 @@
+//! The wasi-nn host functions (and the world's `emit`), implemented on the call state.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::Resource;
+
+use super::bindings::wasi::nn::errors::{self, ErrorCode};
+use super::bindings::wasi::nn::graph::{self, ExecutionTarget, GraphBuilder, GraphEncoding};
+use super::bindings::wasi::nn::inference;
+use super::bindings::wasi::nn::tensor::{self, TensorData, TensorDimensions, TensorType};
+use super::bindings::HandlerImports;
+use super::graphs::RunFailure;
+use super::tensor::{GuestTensor, TENSOR_OVERHEAD};
+use super::{ExecutionContext, GraphHandle, NnError};
+use crate::invoke::InvokeError;
+use crate::state::CallState;
+
+/// A host function's result: a guest-visible error, or a trap.
+type NnResult<T> = wasmtime::Result<Result<T, Resource<NnError>>>;
+
+/// A named tensor handle as the bindings pass it.
+type NamedTensor = (String, Resource<GuestTensor>);
+
+impl CallState {
+    /// Returns a wasi-nn error to the guest (charged like a tensor, so that a guest that
+    /// collects errors still meets the budget).
+    fn nn_error<T>(&mut self, code: ErrorCode, message: String) -> NnResult<T> {
+        tracing::debug!(?code, %message, "wasi-nn error returned to the guest");
+        self.charge(message.len() + TENSOR_OVERHEAD)?;
+        let error = self.table.push(NnError { code, message })?;
+        Ok(Err(error))
+    }
+
+    /// Charges `bytes` against the tensor budget, trapping when it is exhausted.
+    fn charge(&mut self, bytes: usize) -> wasmtime::Result<()> {
+        let live = self.nn.live_bytes.saturating_add(bytes);
+        if live > self.nn.budget {
+            let fault = InvokeError::TensorBudget { limit: self.nn.budget, requested: live };
+            return Err(self.trap(fault));
+        }
+        self.nn.live_bytes = live;
+        Ok(())
+    }
+
+    /// Gives `bytes` back to the tensor budget.
+    fn refund(&mut self, bytes: usize) {
+        self.nn.live_bytes = self.nn.live_bytes.saturating_sub(bytes);
+    }
+
+    /// Converts and charges a run's outputs and hands them to the guest.
+    fn return_outputs(&mut self, outputs: Vec<(String, wasmnn_host_gpu::Tensor)>) -> NnResult<Vec<NamedTensor>> {
+        let mut named = Vec::with_capacity(outputs.len());
+        for (name, tensor) in outputs {
+            let guest = match GuestTensor::from_tensor(&name, &tensor) {
+                Ok(guest) => guest,
+                Err(message) => return self.nn_error(ErrorCode::UnsupportedOperation, message),
+            };
+            self.charge(guest.charge())?;
+            named.push((name, self.table.push(guest)?));
+        }
+        Ok(Ok(named))
+    }
+}
+
+impl HandlerImports for CallState {
+    fn emit(&mut self, chunk: Vec<u8>) -> wasmtime::Result<()> {
+        let bytes = self.output.bytes.saturating_add(chunk.len());
+        if bytes > self.output.limit {
+            let fault = InvokeError::OutputLimit { limit: self.output.limit, requested: bytes };
+            return Err(self.trap(fault));
+        }
+        self.output.bytes = bytes;
+        self.output.chunks.push(chunk);
+        Ok(())
+    }
+}
+
+impl tensor::Host for CallState {}
+
+impl tensor::HostTensor for CallState {
+    fn new(&mut self, dimensions: TensorDimensions, ty: TensorType, data: TensorData) -> wasmtime::Result<Resource<GuestTensor>> {
+        let tensor = GuestTensor { dims: dimensions, ty, data };
+        self.charge(tensor.charge())?;
+        Ok(self.table.push(tensor)?)
+    }
+
+    fn dimensions(&mut self, tensor: Resource<GuestTensor>) -> wasmtime::Result<TensorDimensions> {
+        Ok(self.table.get(&tensor)?.dims.clone())
+    }
+
+    fn ty(&mut self, tensor: Resource<GuestTensor>) -> wasmtime::Result<TensorType> {
+        Ok(self.table.get(&tensor)?.ty)
+    }
+
+    fn data(&mut self, tensor: Resource<GuestTensor>) -> wasmtime::Result<TensorData> {
+        Ok(self.table.get(&tensor)?.data.clone())
+    }
+
+    fn drop(&mut self, tensor: Resource<GuestTensor>) -> wasmtime::Result<()> {
+        let tensor = self.table.delete(tensor)?;
+        self.refund(tensor.charge());
+        Ok(())
+    }
+}
+
+impl graph::Host for CallState {
+    fn load(&mut self, _: Vec<GraphBuilder>, _: GraphEncoding, _: ExecutionTarget) -> NnResult<Resource<GraphHandle>> {
+        let message = "wasmnn loads models only by name (load-by-name with a name from wasmnn.toml)";
+        self.nn_error(ErrorCode::UnsupportedOperation, message.to_owned())
+    }
+
+    fn load_by_name(&mut self, name: String) -> NnResult<Resource<GraphHandle>> {
+        let Some(model) = self.nn.models.get(&name).cloned() else {
+            let mut declared: Vec<&str> = self.nn.models.keys().map(String::as_str).collect();
+            declared.sort_unstable();
+            let message = format!("no model named {name:?} is declared by this function (declared: {declared:?})");
+            return self.nn_error(ErrorCode::NotFound, message);
+        };
+        match self.nn.graphs.get(&model) {
+            Ok(graph) => Ok(Ok(self.table.push(GraphHandle(graph))?)),
+            Err(message) => self.nn_error(ErrorCode::RuntimeError, format!("cannot load model {name:?}: {message}")),
+        }
+    }
+}
+
+impl graph::HostGraph for CallState {
+    fn init_execution_context(&mut self, graph: Resource<GraphHandle>) -> NnResult<Resource<ExecutionContext>> {
+        let graph = Arc::clone(&self.table.get(&graph)?.0);
+        Ok(Ok(self.table.push(ExecutionContext(graph))?))
+    }
+
+    fn drop(&mut self, graph: Resource<GraphHandle>) -> wasmtime::Result<()> {
+        self.table.delete(graph)?;
+        Ok(())
+    }
+}
+
+impl inference::Host for CallState {}
+
+impl inference::HostGraphExecutionContext for CallState {
+    fn compute(&mut self, context: Resource<ExecutionContext>, inputs: Vec<NamedTensor>) -> NnResult<Vec<NamedTensor>> {
+        let graph = Arc::clone(&self.table.get(&context)?.0);
+        // The handles are owned: take every one out of the table before judging any.
+        let mut guests = Vec::with_capacity(inputs.len());
+        for (name, handle) in inputs {
+            let guest = self.table.delete(handle)?;
+            self.refund(guest.charge());
+            guests.push((name, guest));
+        }
+        if guests.is_empty() {
+            let message = format!("compute needs the graph's inputs: {}", graph.describe_inputs());
+            return self.nn_error(ErrorCode::InvalidArgument, message);
+        }
+        let mut seen = HashSet::new();
+        let mut tensors = Vec::with_capacity(guests.len());
+        for (name, guest) in guests {
+            if !seen.insert(name.clone()) {
+                return self.nn_error(ErrorCode::InvalidArgument, format!("input {name:?} is given twice"));
+            }
+            match guest.to_tensor() {
+                Ok(tensor) => tensors.push((name, tensor)),
+                Err(message) => return self.nn_error(ErrorCode::InvalidArgument, format!("input {name:?}: {message}")),
+            }
+        }
+        let stop = self.stop.clone();
+        let started = Instant::now();
+        let result = graph.run(tensors, &|| stop.fired());
+        self.nn.compute_time += started.elapsed();
+        match result {
+            Ok((outputs, used)) => {
+                self.nn.ops += graph.op_count();
+                self.nn.used.push(used);
+                self.return_outputs(outputs)
+            }
+            Err(RunFailure::Inputs(message)) => {
+                let message = format!("{message} (the graph takes: {})", graph.describe_inputs());
+                self.nn_error(ErrorCode::InvalidArgument, message)
+            }
+            Err(RunFailure::Executor(message)) => self.nn_error(ErrorCode::RuntimeError, message),
+            Err(RunFailure::Cancelled) => {
+                let fault = if stop.cancelled() { InvokeError::Cancelled } else { InvokeError::Deadline };
+                Err(self.trap(fault))
+            }
+        }
+    }
+
+    fn drop(&mut self, context: Resource<ExecutionContext>) -> wasmtime::Result<()> {
+        self.table.delete(context)?;
+        Ok(())
+    }
+}
+
+impl errors::Host for CallState {}
+
+impl errors::HostError for CallState {
+    fn code(&mut self, error: Resource<NnError>) -> wasmtime::Result<ErrorCode> {
+        Ok(self.table.get(&error)?.code)
+    }
+
+    fn data(&mut self, error: Resource<NnError>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&error)?.message.clone())
+    }
+
+    fn drop(&mut self, error: Resource<NnError>) -> wasmtime::Result<()> {
+        let error = self.table.delete(error)?;
+        self.refund(error.message.len() + TENSOR_OVERHEAD);
+        Ok(())
+    }
+}

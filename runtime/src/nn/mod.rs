@@ -1,0 +1,75 @@
+//! The wasi-nn host bridge (`wasi:nn@0.2.0-rc-2024-10-28`) backed by the wasmnn executors.
+//!
+//! We own the bindings (`bindgen!` over `wit/`) rather than using `wasmtime-wasi-nn`: its
+//! errors reach the guest without their message, and its tensors sit outside our limits.
+//!
+//! - Guest mistakes (unknown model name, wrong shape or type, missing inputs) are wasi-nn
+//!   `error` resources with a code and a precise message; the guest can handle them.
+//! - Limits (tensor budget, deadline) and host bugs are traps: the call ends.
+//! - `load-by-name` resolves only the models the function declares; `load` (raw bytes) is
+//!   refused, since a function's models are content-addressed in its manifest.
+
+mod graphs;
+mod host;
+mod tensor;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use graphs::{ExecutorUsed, GraphCache};
+
+use crate::function::ModelFile;
+use bindings::wasi::nn::errors::ErrorCode;
+
+/// The generated bindings of the `wasmnn:handler/handler` world.
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "wasmnn:handler/handler",
+        imports: { default: trappable },
+        with: {
+            "wasi:nn/tensor.tensor": super::tensor::GuestTensor,
+            "wasi:nn/graph.graph": super::GraphHandle,
+            "wasi:nn/inference.graph-execution-context": super::ExecutionContext,
+            "wasi:nn/errors.error": super::NnError,
+        },
+    });
+}
+
+/// A graph the guest loaded: the shared compiled model.
+pub struct GraphHandle(Arc<graphs::LoadedGraph>);
+
+/// An execution context: one use of a graph.
+pub struct ExecutionContext(Arc<graphs::LoadedGraph>);
+
+/// A wasi-nn error as the guest sees it.
+#[derive(Debug)]
+pub struct NnError {
+    code: ErrorCode,
+    message: String,
+}
+
+/// The wasi-nn state of one call.
+pub struct NnState {
+    /// The function's declared models by load-by-name key.
+    models: Arc<HashMap<String, ModelFile>>,
+    /// The runtime's compiled graphs.
+    graphs: Arc<GraphCache>,
+    /// Live bytes the host holds for the guest's tensors and errors.
+    live_bytes: usize,
+    /// The most `live_bytes` may reach.
+    budget: usize,
+    /// Graph ops executed so far.
+    pub ops: u64,
+    /// Which executors ran the call's graphs.
+    pub used: Vec<ExecutorUsed>,
+    /// Time spent inside `compute`.
+    pub compute_time: std::time::Duration,
+}
+
+impl NnState {
+    /// The state of a call of a function with these `models`.
+    pub fn new(models: Arc<HashMap<String, ModelFile>>, graphs: Arc<GraphCache>, budget: usize) -> Self {
+        NnState { models, graphs, live_bytes: 0, budget, ops: 0, used: Vec::new(), compute_time: Default::default() }
+    }
+}
