@@ -1,5 +1,6 @@
 //! Both real models on the wgpu executor, bit-identical to the CPU reference executor
-//! (and through the CLI: `--backend gpu` writes the same .npy bytes as `--backend cpu`).
+//! (and through the CLI: `--backend gpu` writes the same .npy bytes as `--backend cpu`,
+//! and `wasmnn run` of the example handlers prints the same bytes and fuel on both).
 //! libtest-mimic: without an adapter the trials are ignored, unless
 //! `WASMNN_REQUIRE_GPU=1`, which makes that a failure.
 
@@ -11,7 +12,7 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use support::{fixture, load_model, read_npy};
+use support::{examples_dir, fixture, load_model, read_npy, wasmnn};
 use wasmnn_host_gpu::conformance::first_difference;
 use wasmnn_host_gpu::gpu::{GpuContext, GpuModel};
 use wasmnn_host_gpu::{CpuExecutor, Graph, Tensor};
@@ -19,7 +20,12 @@ use wasmnn_host_gpu::{CpuExecutor, Graph, Tensor};
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let required = std::env::var("WASMNN_REQUIRE_GPU").is_ok_and(|v| v == "1");
-    let names = ["gpu/orientation_bit_identical", "gpu/minilm_bit_identical", "gpu/cli_backend_gpu_writes_cpu_bytes"];
+    let names = [
+        "gpu/orientation_bit_identical",
+        "gpu/minilm_bit_identical",
+        "gpu/cli_backend_gpu_writes_cpu_bytes",
+        "gpu/handlers_same_bytes_and_fuel",
+    ];
     let trials = match GpuContext::new() {
         Ok(ctx) => {
             let ctx = Arc::new(ctx);
@@ -28,6 +34,7 @@ fn main() -> ExitCode {
                 Trial::test(names[0], move || orientation(&a)),
                 Trial::test(names[1], move || minilm(&b)),
                 Trial::test(names[2], cli_backend_gpu),
+                Trial::test(names[3], handlers_same_bytes_and_fuel),
             ]
         }
         Err(e) if required => {
@@ -98,4 +105,39 @@ fn cli_backend_gpu() -> Result<(), Failed> {
         files.push(std::fs::read(out.join("fetch_name_0.npy")).map_err(|e| e.to_string())?);
     }
     if files[0] != files[1] { Err("the gpu output file differs from the cpu one".into()) } else { Ok(()) }
+}
+
+/// `wasmnn run` of both example handlers prints the same output bytes and the same fuel on
+/// `--backend gpu` as on `--backend cpu`.
+fn handlers_same_bytes_and_fuel() -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let sentences = dir.path().join("sentences.json");
+    let text = r#"{"input": ["A man is eating food.", "Deterministic inference, bit for bit."]}"#;
+    std::fs::write(&sentences, text).map_err(|e| e.to_string())?;
+    let cases = [("orientation", fixture("orientation/image_1.png")), ("embeddings", sentences)];
+    for (example, input) in cases {
+        let crate_dir = examples_dir().join(example);
+        let mut runs = Vec::new();
+        for backend in ["cpu", "gpu"] {
+            let args = ["run", &crate_dir.display().to_string(), "--debug", "--backend", backend, "--input"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain([input.display().to_string()])
+                .collect::<Vec<_>>();
+            let output = wasmnn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            if !output.status.success() || !stderr.contains(&format!("backend {backend}")) {
+                return Err(format!("{example} on {backend}: {stderr}").into());
+            }
+            let fuel = stderr.split("fuel ").nth(1).and_then(|rest| rest.split(' ').next()).map(str::to_owned);
+            runs.push((output.stdout, fuel.ok_or_else(|| format!("no fuel in: {stderr}"))?));
+        }
+        if runs[0].0 != runs[1].0 {
+            return Err(format!("{example}: the gpu output differs from the cpu output").into());
+        }
+        if runs[0].1 != runs[1].1 {
+            return Err(format!("{example}: fuel differs: cpu {} gpu {}", runs[0].1, runs[1].1).into());
+        }
+    }
+    Ok(())
 }

@@ -93,20 +93,22 @@ impl ComponentCache {
         }
         check_is_component(bytes)?;
         let component = Component::new(engine, bytes).map_err(|e| CompileError(format!("invalid component: {e:#}")))?;
-        if let Some(path) = cached {
-            if let Err(e) = store(&component, &path) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot write the compiled component cache");
-            }
+        if let Some(path) = cached
+            && let Err(e) = store(&component, &path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the compiled component cache");
         }
         Ok(component)
     }
 }
 
 /// Refuses what is not a component binary with a message that says what it is instead.
+/// The header is `\0asm`, a u16 version and a u16 layer: layer 1 is a component, layer 0
+/// (version 1) a core module.
 fn check_is_component(bytes: &[u8]) -> Result<(), CompileError> {
     const MAGIC: &[u8; 4] = b"\0asm";
     match bytes.get(..8) {
-        Some([m0, m1, m2, m3, _, _, 0x0d, 0x00]) if [*m0, *m1, *m2, *m3] == *MAGIC => Ok(()),
+        Some([m0, m1, m2, m3, _, _, 0x01, 0x00]) if [*m0, *m1, *m2, *m3] == *MAGIC => Ok(()),
         Some([m0, m1, m2, m3, 0x01, 0x00, 0x00, 0x00]) if [*m0, *m1, *m2, *m3] == *MAGIC => Err(CompileError(
             "this is a core wasm module, not a component: build the handler for wasm32-wasip2 (`wasmnn build`)".into(),
         )),

@@ -5,25 +5,15 @@
 //! test downloads there; locally the first run fetches them).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use wasmnn_host_gpu::{DType, Tensor, npy};
 use wasmnn_registry::models::KNOWN_MODELS;
 
-use crate::support::fixture;
-
-fn wasmnn(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_wasmnn")).args(args).env_remove("RUST_LOG").output();
-    output.expect("the wasmnn binary starts")
-}
+use crate::support::{assert_success, fixture, wasmnn};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn assert_success(output: &Output) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "wasmnn failed ({}): {stderr}", output.status);
 }
 
 /// The command failed with exit code 1 and printed exactly one line, `error: …`, that

@@ -1,7 +1,10 @@
 //! Helpers shared by the end-to-end tests and the benches: the real models through the
-//! model cache (fetched on first use), the committed fixtures, thread pools.
+//! model cache (fetched on first use), the committed fixtures, thread pools, the example
+//! handler components, and the `wasmnn` binary.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use wasmnn_host_gpu::{Graph, Tensor, npy, onnx};
 use wasmnn_registry::models::{ModelCache, known_model};
@@ -34,4 +37,60 @@ pub fn read_npy(path: &Path) -> Tensor {
 /// Runs `f` inside a rayon pool of `threads` threads.
 pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool").install(f)
+}
+
+/// The examples workspace (handler crates built for wasm32-wasip2).
+pub fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+/// The component of the example handler `name`, from `examples/target/wasm32-wasip2/debug`.
+/// The first call in a process runs `cargo build` in the examples workspace, a no-op when
+/// CI (or an earlier test) already built it, so the components are never stale.
+pub fn example_component(name: &str) -> Vec<u8> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .args(["build", "--locked", "--quiet"])
+            .current_dir(examples_dir())
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    });
+    if let Err(e) = built {
+        panic!("building the example handlers failed: {e}");
+    }
+    let path = examples_dir().join(format!("target/wasm32-wasip2/debug/{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Runs the `wasmnn` binary (logs at their default level).
+pub fn wasmnn(args: &[&str]) -> Output {
+    wasmnn_with_stdin(args, None)
+}
+
+/// Runs the `wasmnn` binary with `stdin` piped in when given.
+pub fn wasmnn_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasmnn"));
+    command.args(args).env_remove("RUST_LOG");
+    command.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() });
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("the wasmnn binary starts");
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(bytes).expect("writing stdin");
+    }
+    child.wait_with_output().expect("the wasmnn binary finishes")
+}
+
+/// Panics with wasmnn's stderr unless it succeeded.
+pub fn assert_success(output: &Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "wasmnn failed ({}): {stderr}", output.status);
 }
