@@ -1,5 +1,6 @@
 //! The `wasmnn` binary end to end: listing and fetching known models, `model inspect` and
-//! `model run` on the real orientation model, and the one-line errors users see.
+//! `model run` on the real orientation model, `new`/`build`/`run` of a fresh handler
+//! scaffold, and the one-line errors users see.
 //!
 //! The models come through the default cache (CI runs `wasmnn models fetch` first, so no
 //! test downloads there; locally the first run fetches them).
@@ -119,4 +120,65 @@ fn model_run_errors_are_one_line() {
 fn unknown_model_names_are_one_line_errors() {
     assert_one_line_error(&wasmnn(&["model", "inspect", "no-such-model"]), "known: orientation, minilm");
     assert_one_line_error(&wasmnn(&["models", "fetch", "no-such-model"]), "unknown model name");
+}
+
+/// Runs wasmnn with `CARGO_TARGET_DIR` shared across test runs, so that building a fresh
+/// scaffold reuses compiled dependencies.
+fn wasmnn_building(args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-target");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wasmnn"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("CARGO_TARGET_DIR", target)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the wasmnn binary starts");
+    child.stdin.take().expect("stdin").write_all(stdin).expect("writing stdin");
+    child.wait_with_output().expect("wasmnn finishes")
+}
+
+#[test]
+fn new_build_run_a_scaffold_in_a_temp_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = dir.path().join("greet");
+    let crate_arg = crate_dir.display().to_string();
+    assert_success(&wasmnn(&["new", "greet", "--path", &crate_arg]));
+    for file in ["Cargo.toml", "wasmnn.toml", "src/lib.rs"] {
+        assert!(crate_dir.join(file).is_file(), "{file}");
+    }
+
+    let built = wasmnn_building(&["build", &crate_arg], b"");
+    assert_success(&built);
+    let component = crate_dir.join("target/wasmnn/greet.wasm");
+    assert_eq!(stdout(&built).trim(), component.display().to_string());
+    assert!(component.is_file());
+
+    let ran = wasmnn_building(&["run", &crate_arg, "--input", "-", "--backend", "cpu"], b"world");
+    assert_success(&ran);
+    assert_eq!(stdout(&ran), "hello, world!");
+    let summary = String::from_utf8_lossy(&ran.stderr);
+    assert!(summary.contains("fuel ") && summary.contains("backend cpu"), "{summary}");
+
+    let file_run = wasmnn_building(&["run", &component.display().to_string(), "--input", "-"], b"file");
+    assert_success(&file_run);
+    assert_eq!(stdout(&file_run), "hello, file!");
+
+    assert_one_line_error(&wasmnn(&["new", "greet", "--path", &crate_arg]), "already exists");
+    assert_one_line_error(&wasmnn(&["new", "Bad Name"]), "invalid function name");
+}
+
+#[test]
+fn run_errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm at all").unwrap();
+    let input = fixture("tiny/tiny.onnx").display().to_string();
+    let junk_arg = junk.display().to_string();
+    assert_one_line_error(&wasmnn(&["run", &junk_arg, "--input", &input]), "not a WebAssembly component");
+    assert_one_line_error(&wasmnn(&["run", "no/such/handler", "--input", &input]), "neither a handler crate");
+    assert_one_line_error(&wasmnn(&["run", &junk_arg, "--input", "no/such/input"]), "cannot read input");
+    assert_one_line_error(&wasmnn(&["build", &dir.path().display().to_string()]), "wasmnn.toml");
 }
