@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on purpose")]
 
 mod cli;
+mod examples;
 mod handlers;
 mod models;
 mod support;

@@ -125,3 +125,20 @@ proptest! {
         check_fused_equals_unfused(&params, x);
     }
 }
+
+#[test]
+fn run_until_stops_between_nodes_when_asked() {
+    let values = |n: usize, seed: f32| (0..n).map(|i| (i as f32 * 0.37 + seed).sin()).collect::<Vec<f32>>();
+    let params: [Vec<f32>; 6] = std::array::from_fn(|i| values(64, i as f32));
+    let graph = conv_chain(attrs(1, 1, 0, 1), &params, true);
+    let x = Tensor::from_f32(vec![1, CHANNELS, SIDE, SIDE], values(CHANNELS * SIDE * SIDE, 9.0)).expect("x");
+    let asked = std::cell::Cell::new(0);
+    let stop_at_second = || {
+        asked.set(asked.get() + 1);
+        asked.get() >= 2
+    };
+    let result = CpuExecutor.run_until(&graph, vec![("x".into(), x.clone())], &stop_at_second);
+    assert!(matches!(result, Err(super::ExecError::Cancelled { .. })), "{result:?}");
+    assert_eq!(asked.get(), 2, "asked once per node until told to stop");
+    assert!(CpuExecutor.run_until(&graph, vec![("x".into(), x)], &|| false).is_ok());
+}
