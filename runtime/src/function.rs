@@ -146,7 +146,11 @@ pub fn resolve_models(
 ///
 /// # Errors
 /// The file cannot be read.
-pub fn model_file_override(name: &str, path: &Path, declared: Option<ModelEncoding>) -> Result<ModelFile, FunctionError> {
+pub fn model_file_override(
+    name: &str,
+    path: &Path,
+    declared: Option<ModelEncoding>,
+) -> Result<ModelFile, FunctionError> {
     let sha256 = file_digest(name, path)?;
     let encoding = declared.unwrap_or(match path.extension().and_then(|e| e.to_str()) {
         Some("gguf") => ModelEncoding::Ggml,

@@ -11,7 +11,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap};
 
 use crate::backend::{Backend, ResolvedBackend};
-use crate::compile::{ComponentCache, CompileError, PreparedComponent};
+use crate::compile::{CompileError, ComponentCache, PreparedComponent};
 use crate::function::Function;
 use crate::limits::Limits;
 use crate::nn::bindings::Handler;
@@ -238,15 +238,13 @@ impl Runtime {
             }
         });
 
-        let result = function
-            .component()
-            .pre()
-            .instantiate(&mut store)
-            .map(|handler| (handler, started.elapsed()))
-            .and_then(|(handler, instantiate)| {
-                let run_started = Instant::now();
-                handler.call_handle(&mut store, input).map(|result| (result, instantiate, run_started.elapsed()))
-            });
+        let result =
+            function.component().pre().instantiate(&mut store).map(|handler| (handler, started.elapsed())).and_then(
+                |(handler, instantiate)| {
+                    let run_started = Instant::now();
+                    handler.call_handle(&mut store, input).map(|result| (result, instantiate, run_started.elapsed()))
+                },
+            );
         let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         stdio.log();
         let state = store.data_mut();

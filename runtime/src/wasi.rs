@@ -42,7 +42,8 @@ impl CapturedStdio {
 /// `sha256("wasmnn-wasi-random-v1\0" ‖ source ‖ seed as u64 LE)`; the wall clock always
 /// reads the Unix epoch and the monotonic clock always reads 0.
 pub(crate) fn sandbox_ctx(seed: u64, stdio_bytes: usize) -> (WasiCtx, CapturedStdio) {
-    let stdio = CapturedStdio { stdout: MemoryOutputPipe::new(stdio_bytes), stderr: MemoryOutputPipe::new(stdio_bytes) };
+    let stdio =
+        CapturedStdio { stdout: MemoryOutputPipe::new(stdio_bytes), stderr: MemoryOutputPipe::new(stdio_bytes) };
     let insecure_seed = seed_bytes(seed, "insecure-seed");
     let mut low = [0u8; 16];
     low.copy_from_slice(&insecure_seed[..16]);

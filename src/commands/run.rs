@@ -116,7 +116,8 @@ fn models(
         let mut remaining = config.clone();
         remaining.models.retain(|m| !overrides.iter().any(|(name, _)| *name == m.name));
         let progress = ModelsProgress::default();
-        let resolved = resolve_models(&remaining, dir, &globals.model_cache()?, &|name, event| progress.update(name, event));
+        let resolved =
+            resolve_models(&remaining, dir, &globals.model_cache()?, &|name, event| progress.update(name, event));
         progress.finish();
         models = resolved?;
     }

@@ -120,7 +120,8 @@ fn embeddings_match_onnx_runtime_and_rank_paraphrases() {
         assert!(similarity >= 0.999, "{:?}: cosine {similarity}", case["sentence"]);
     }
 
-    let ranked = embed(&function, &["A man is eating food.", "A man is eating a meal.", "The stock market fell sharply today."]);
+    let ranked =
+        embed(&function, &["A man is eating food.", "A man is eating a meal.", "The stock market fell sharply today."]);
     let (paraphrase, unrelated) = (cosine(&ranked[0], &ranked[1]), cosine(&ranked[0], &ranked[2]));
     assert!(paraphrase > unrelated + 0.2, "paraphrase {paraphrase} vs unrelated {unrelated}");
 

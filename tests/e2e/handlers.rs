@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use wasmnn_registry::handler::{LimitDefaults, ModelEncoding};
 use wasmnn_registry::Sha256Digest;
+use wasmnn_registry::handler::{LimitDefaults, ModelEncoding};
 use wasmnn_runtime::{Backend, Function, InvokeError, Limits, ModelFile, Outcome, ResolvedBackend, Runtime};
 
 use crate::support::{example_component, fixture};
@@ -202,7 +202,9 @@ fn wasi_nn_errors_reach_the_guest_with_their_message() {
     assert!(undeclared.contains("not-declared") && undeclared.contains("\"tiny\""), "{undeclared}");
     let shape = handler_error("wrong-shape");
     assert!(shape.contains("x") && shape.contains("[2, 4]"), "{shape}");
-    for (command, needle) in [("wrong-type", "FP64"), ("bf16", "BF16"), ("no-inputs", "compute needs the graph's inputs")] {
+    for (command, needle) in
+        [("wrong-type", "FP64"), ("bf16", "BF16"), ("no-inputs", "compute needs the graph's inputs")]
+    {
         let message = handler_error(command);
         assert!(message.contains(needle), "{command}: {message}");
     }

@@ -57,11 +57,7 @@ pub fn example_component(name: &str) -> Vec<u8> {
             .env_remove("CARGO_TARGET_DIR")
             .output()
             .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
+        if output.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&output.stderr).into_owned()) }
     });
     if let Err(e) = built {
         panic!("building the example handlers failed: {e}");

@@ -1,13 +1,18 @@
 //! echo: the smallest wasmnn handler, which returns its input unchanged.
 //!
-//! The handler world's `handle` export arrives with wit-bindgen in the handler issue;
-//! until then this is the body that export will call.
+//! It loads no model; it shows the whole of what a handler crate needs: a type that
+//! implements [`wasmnn_guest::Handler`] and one [`wasmnn_guest::export_handler!`].
 #![forbid(unsafe_code)]
 
-/// Returns the input bytes unchanged.
-///
-/// # Errors
-/// Never; the signature is the handler contract's `result<list<u8>, string>`.
-pub fn handle(input: Vec<u8>) -> Result<Vec<u8>, String> {
-    Ok(input)
+use wasmnn_guest::Handler;
+
+/// The handler: returns the input bytes unchanged.
+struct Echo;
+
+impl Handler for Echo {
+    fn handle(input: Vec<u8>) -> Result<Vec<u8>, String> {
+        Ok(input)
+    }
 }
+
+wasmnn_guest::export_handler!(Echo);

@@ -56,22 +56,26 @@ impl LoadedGraph {
         stop: &dyn Fn() -> bool,
     ) -> Result<(Vec<(String, Tensor)>, ExecutorUsed), RunFailure> {
         match &self.gpu {
-            Some(model) => model.run_until(inputs, stop).map(|(out, _)| (out, ExecutorUsed::Gpu)).map_err(|e| match e {
-                GpuError::UnknownInput(_) | GpuError::MissingInput(_) | GpuError::Input { .. } => {
-                    RunFailure::Inputs(e.to_string())
-                }
-                GpuError::Cancelled(_) => RunFailure::Cancelled,
-                other => RunFailure::Executor(other.to_string()),
-            }),
-            None => CpuExecutor.run_until(&self.graph, inputs, stop).map(|out| (out, ExecutorUsed::Cpu)).map_err(
-                |e| match e {
-                    ExecError::MissingInput(_) | ExecError::UnknownInput(_) | ExecError::BadInput { .. } => {
+            Some(model) => {
+                model.run_until(inputs, stop).map(|(out, _)| (out, ExecutorUsed::Gpu)).map_err(|e| match e {
+                    GpuError::UnknownInput(_) | GpuError::MissingInput(_) | GpuError::Input { .. } => {
                         RunFailure::Inputs(e.to_string())
                     }
-                    ExecError::Cancelled { .. } => RunFailure::Cancelled,
+                    GpuError::Cancelled(_) => RunFailure::Cancelled,
                     other => RunFailure::Executor(other.to_string()),
-                },
-            ),
+                })
+            }
+            None => {
+                CpuExecutor.run_until(&self.graph, inputs, stop).map(|out| (out, ExecutorUsed::Cpu)).map_err(
+                    |e| match e {
+                        ExecError::MissingInput(_) | ExecError::UnknownInput(_) | ExecError::BadInput { .. } => {
+                            RunFailure::Inputs(e.to_string())
+                        }
+                        ExecError::Cancelled { .. } => RunFailure::Cancelled,
+                        other => RunFailure::Executor(other.to_string()),
+                    },
+                )
+            }
         }
     }
 

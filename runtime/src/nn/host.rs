@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use wasmtime::component::Resource;
 
+use super::bindings::HandlerImports;
 use super::bindings::wasi::nn::errors::{self, ErrorCode};
 use super::bindings::wasi::nn::graph::{self, ExecutionTarget, GraphBuilder, GraphEncoding};
 use super::bindings::wasi::nn::inference;
 use super::bindings::wasi::nn::tensor::{self, TensorData, TensorDimensions, TensorType};
-use super::bindings::HandlerImports;
 use super::graphs::RunFailure;
 use super::tensor::{GuestTensor, TENSOR_OVERHEAD};
 use super::{ExecutionContext, GraphHandle, NnError};
@@ -80,7 +80,12 @@ impl HandlerImports for CallState {
 impl tensor::Host for CallState {}
 
 impl tensor::HostTensor for CallState {
-    fn new(&mut self, dimensions: TensorDimensions, ty: TensorType, data: TensorData) -> wasmtime::Result<Resource<GuestTensor>> {
+    fn new(
+        &mut self,
+        dimensions: TensorDimensions,
+        ty: TensorType,
+        data: TensorData,
+    ) -> wasmtime::Result<Resource<GuestTensor>> {
         let tensor = GuestTensor { dims: dimensions, ty, data };
         self.charge(tensor.charge())?;
         Ok(self.table.push(tensor)?)
