@@ -11,7 +11,7 @@ use std::process::Output;
 use wasmnn_host_gpu::{DType, Tensor, npy};
 use wasmnn_registry::models::KNOWN_MODELS;
 
-use crate::support::{assert_success, fixture, wasmnn};
+use crate::support::{assert_success, fixture, wasmnn, wasmnn_with};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -125,19 +125,8 @@ fn unknown_model_names_are_one_line_errors() {
 /// Runs wasmnn with `CARGO_TARGET_DIR` shared across test runs, so that building a fresh
 /// scaffold reuses compiled dependencies.
 fn wasmnn_building(args: &[&str], stdin: &[u8]) -> Output {
-    use std::io::Write;
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-target");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wasmnn"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env("CARGO_TARGET_DIR", target)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the wasmnn binary starts");
-    child.stdin.take().expect("stdin").write_all(stdin).expect("writing stdin");
-    child.wait_with_output().expect("wasmnn finishes")
+    wasmnn_with(args, Some(stdin), &[("CARGO_TARGET_DIR", &target)])
 }
 
 #[test]

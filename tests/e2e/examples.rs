@@ -4,22 +4,15 @@
 //! tokenizer pipeline and ranks a paraphrase above unrelated sentences. Expectations come
 //! from `fixtures/manifest.json` (made by scripts/make_fixtures.py).
 
-use std::path::Path;
-use std::sync::OnceLock;
-
 use serde_json::Value;
 use wasmnn_registry::handler::HandlerConfig;
 use wasmnn_registry::models::ModelCache;
-use wasmnn_runtime::{Backend, Function, Outcome, ResolvedBackend, Runtime, resolve_models};
+use wasmnn_runtime::{Function, Outcome, Runtime, resolve_models};
 
-use crate::support::{example_component, examples_dir, fixture, read_npy};
+use crate::support::{example_component, examples_dir, fixture, read_npy, shared_runtime};
 
 fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compiled");
-        Runtime::new(ResolvedBackend::Cpu, Backend::Cpu, Some(&cache)).expect("runtime")
-    })
+    shared_runtime()
 }
 
 /// An example handler with its declared models (fetched into the model cache if needed).

@@ -4,34 +4,20 @@
 //! message. The `probe` test handler (examples/probe) does one hostile or diagnostic
 //! thing per command.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use wasmnn_registry::Sha256Digest;
-use wasmnn_registry::handler::{LimitDefaults, ModelEncoding};
-use wasmnn_runtime::{Backend, Function, InvokeError, Limits, ModelFile, Outcome, ResolvedBackend, Runtime};
+use wasmnn_runtime::{Function, InvokeError, Limits, Outcome, Runtime};
 
-use crate::support::{example_component, fixture};
+use crate::support::{example_component, probe_function, shared_runtime};
 
-/// One runtime per test process, its compiled components cached on disk across processes.
 fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compiled");
-        Runtime::new(ResolvedBackend::Cpu, Backend::Cpu, Some(&cache)).expect("runtime")
-    })
+    shared_runtime()
 }
 
-/// The probe handler with the tiny model declared.
 fn probe() -> Function {
-    let component = runtime().prepare(&example_component("probe")).expect("probe compiles");
-    let path = fixture("tiny/tiny.onnx");
-    let sha256 = Sha256Digest::of_bytes(&std::fs::read(&path).expect("tiny.onnx"));
-    let models = HashMap::from([("tiny".to_owned(), ModelFile { encoding: ModelEncoding::Onnx, sha256, path })]);
-    Function::new("probe", component, models, LimitDefaults::default())
+    probe_function(runtime(), &example_component("probe"))
 }
 
 /// Small limits, so that bombs go off quickly.

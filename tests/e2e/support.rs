@@ -2,12 +2,16 @@
 //! model cache (fetched on first use), the committed fixtures, thread pools, the example
 //! handler components, and the `wasmnn` binary.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use wasmnn_host_gpu::{Graph, Tensor, npy, onnx};
+use wasmnn_registry::Sha256Digest;
+use wasmnn_registry::handler::{LimitDefaults, ModelEncoding};
 use wasmnn_registry::models::{ModelCache, known_model};
+use wasmnn_runtime::{Backend, Function, ModelFile, ResolvedBackend, Runtime};
 
 /// Path of a committed fixture under `fixtures/`.
 pub fn fixture(path: &str) -> PathBuf {
@@ -68,14 +72,14 @@ pub fn example_component(name: &str) -> Vec<u8> {
 
 /// Runs the `wasmnn` binary (logs at their default level).
 pub fn wasmnn(args: &[&str]) -> Output {
-    wasmnn_with_stdin(args, None)
+    wasmnn_with(args, None, &[])
 }
 
-/// Runs the `wasmnn` binary with `stdin` piped in when given.
-pub fn wasmnn_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
+/// Runs the `wasmnn` binary with `stdin` piped in when given and extra environment.
+pub fn wasmnn_with(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &Path)]) -> Output {
     use std::io::Write;
     let mut command = Command::new(env!("CARGO_BIN_EXE_wasmnn"));
-    command.args(args).env_remove("RUST_LOG");
+    command.args(args).env_remove("RUST_LOG").envs(env.iter().copied());
     command.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() });
     command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = command.spawn().expect("the wasmnn binary starts");
@@ -89,4 +93,26 @@ pub fn wasmnn_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
 pub fn assert_success(output: &Output) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "wasmnn failed ({}): {stderr}", output.status);
+}
+
+/// A CPU runtime caching compiled components under `cache`.
+pub fn cpu_runtime(cache: &Path) -> Runtime {
+    Runtime::new(ResolvedBackend::Cpu, Backend::Cpu, Some(cache)).expect("runtime")
+}
+
+/// One CPU runtime per test process, its compiled components cached on disk across
+/// processes (nextest runs each test in its own).
+pub fn shared_runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| cpu_runtime(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("compiled")))
+}
+
+/// The `probe` test handler (`component`: its bytes) on `runtime`, with
+/// `fixtures/tiny/tiny.onnx` as its `tiny`.
+pub fn probe_function(runtime: &Runtime, component: &[u8]) -> Function {
+    let component = runtime.prepare(component).expect("probe compiles");
+    let path = fixture("tiny/tiny.onnx");
+    let sha256 = Sha256Digest::of_bytes(&std::fs::read(&path).expect("tiny.onnx"));
+    let models = HashMap::from([("tiny".to_owned(), ModelFile { encoding: ModelEncoding::Onnx, sha256, path })]);
+    Function::new("probe", component, models, LimitDefaults::default())
 }
