@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::{ArgAction, Parser, Subcommand};
 use wasmnn_runtime::Backend;
 
-use crate::commands::{Globals, build, model_inspect, model_run, models_fetch, models_list, new, run, selftest};
+use crate::commands::{Globals, build, model_inspect, model_run, models_fetch, models_list, new, run, selftest, serve};
 
 /// Verifiable, sandboxed inference functions.
 #[derive(Debug, Parser)]
@@ -59,6 +59,8 @@ enum Command {
     /// Check the GPU: run every op family's canary cases on the adapter and compare them bit
     /// for bit with the CPU reference.
     Selftest,
+    /// Run a node: the registry under a data dir and the HTTP API (docs/REGISTRY.md).
+    Serve(serve::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +115,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Build(args) => build::run(&args),
         Command::Run(args) => run::run(&args, &globals),
         Command::Selftest => selftest::run(&globals),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 

@@ -28,7 +28,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Sha256Digest;
 use crate::models::ModelSource;
@@ -78,8 +78,9 @@ pub struct ModelDecl {
     pub source: ModelLocation,
 }
 
-/// The wasi-nn graph encodings wasmnn loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The wasi-nn graph encodings wasmnn loads; serialized as `"onnx"` / `"ggml"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ModelEncoding {
     /// An ONNX protobuf.
     Onnx,
@@ -96,15 +97,19 @@ pub enum ModelLocation {
     File(PathBuf),
 }
 
-/// The optional `[limits]` a function asks for; the node may lower them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// The optional `[limits]` a function asks for; the node may lower them. Serialized with
+/// only the fields that are present (so a manifest's canonical form has no `null`s).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitDefaults {
     /// Fuel (wasm instructions, roughly) per call.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fuel: Option<u64>,
     /// Linear memory per call, in MiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_mib: Option<u32>,
     /// Wall-clock kill switch per call, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
 }
 

@@ -17,6 +17,7 @@ mod compile;
 mod function;
 mod invoke;
 mod limits;
+pub mod node;
 mod nn;
 mod state;
 mod wasi;

@@ -9,6 +9,7 @@ pub mod models_list;
 pub mod new;
 pub mod run;
 pub mod selftest;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 
@@ -73,4 +74,15 @@ pub fn fetch_known(model: &KnownModel, cache: &ModelCache) -> anyhow::Result<Pat
 /// The known models' names, comma-separated, for error messages.
 pub fn known_names() -> String {
     KNOWN_MODELS.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+}
+
+/// The default data dir of a node: `$XDG_DATA_HOME/wasmnn`, else `~/.local/share/wasmnn`.
+pub fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("wasmnn"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("neither XDG_DATA_HOME nor HOME is set: pass --data")?;
+    Ok(PathBuf::from(home).join(".local/share/wasmnn"))
 }

@@ -105,7 +105,7 @@ fn locate(handler: &Path, debug: bool) -> anyhow::Result<(PathBuf, Option<PathBu
 }
 
 /// The declared models (fetched or read) with the command line's overrides applied.
-fn models(
+pub(crate) fn models(
     config: Option<&HandlerConfig>,
     crate_dir: Option<&Path>,
     overrides: &[(String, PathBuf)],

@@ -1,0 +1,194 @@
+//! `wasmnn publish [DIR] --registry URL [--key PATH] [--debug]`: build a handler crate,
+//! sign its manifest with the publisher key, and publish it to a node, uploading the blobs
+//! the node lacks (docs/REGISTRY.md "Publishing protocol").
+//!
+//! The manifest digest goes to stdout; progress bars and a summary line go to stderr.
+//! This module also holds what `pull` shares with it: pushing a signed manifest and its
+//! missing blobs to a node, and naming blobs for people.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use indicatif::{DecimalBytes, ProgressBar, ProgressStyle};
+use wasmnn_registry::Sha256Digest;
+use wasmnn_registry::client::{PostOutcome, RegistryClient};
+use wasmnn_registry::handler::HandlerConfig;
+use wasmnn_registry::keys::{KeyError, PUBLISHER_KEY_FILE, SecretKey, default_key_path};
+use wasmnn_registry::manifest::{BlobRef, Manifest, SignedManifest};
+
+use crate::commands::{Globals, build, run};
+
+/// Arguments of `publish`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The handler crate (the folder with Cargo.toml and wasmnn.toml).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// The node to publish to, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    registry: String,
+    /// The publisher key [default: $XDG_CONFIG_HOME/wasmnn/publisher.key, else
+    /// ~/.config/wasmnn/publisher.key].
+    #[arg(long, value_name = "PATH")]
+    key: Option<PathBuf>,
+    /// Build the component without optimizations.
+    #[arg(long)]
+    debug: bool,
+}
+
+/// Builds, signs and publishes; prints the manifest digest.
+pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let client = RegistryClient::new(&args.registry)?;
+    let key = read_publisher_key(args.key.as_deref())?;
+    let config = HandlerConfig::read_dir(&args.dir)?;
+    let component_path = build::build(&args.dir, !args.debug)?;
+    let models = run::models(Some(&config), Some(&args.dir), &[], globals)?;
+
+    let mut files = HashMap::new();
+    let component = file_blob(&component_path)?;
+    files.insert(component.digest, component_path);
+    let mut model_sizes = Vec::with_capacity(config.models.len());
+    for decl in &config.models {
+        let file = models.get(&decl.name).with_context(|| format!("model {:?} was not resolved", decl.name))?;
+        let size = std::fs::metadata(&file.path)
+            .with_context(|| format!("cannot read model {:?} at {}", decl.name, file.path.display()))?
+            .len();
+        model_sizes.push(size);
+        files.insert(decl.sha256, file.path.clone());
+    }
+    let manifest = Manifest::from_handler(&config, component, &model_sizes, key.public(), wasmnn_host_gpu::SPEC_VERSION)
+        .context("cannot make the manifest")?;
+    let signed = manifest.sign(&key).context("cannot sign the manifest")?;
+
+    let report = push(&client, &signed, |blob, _label| {
+        let path = files.get(&blob.digest).with_context(|| format!("no local file for blob {:?}", blob.digest))?;
+        open_exact(path, blob.size)
+    })?;
+    println!("{}", signed.digest().prefixed());
+    eprintln!("{}", report.summary(&signed, client.url()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the publisher key from `path`, or from the default location; a missing default
+/// key says how to make one.
+pub(crate) fn read_publisher_key(path: Option<&Path>) -> anyhow::Result<SecretKey> {
+    let (path, explicit) = match path {
+        Some(path) => (path.to_path_buf(), true),
+        None => (default_key_path(PUBLISHER_KEY_FILE)?, false),
+    };
+    match SecretKey::read(&path) {
+        Ok(key) => Ok(key),
+        Err(KeyError::Missing { path }) if !explicit => {
+            bail!("no publisher key at {}: run `wasmnn keygen` to make one (or pass --key PATH)", path.display())
+        }
+        Err(e) => Err(e).context("cannot read the publisher key"),
+    }
+}
+
+/// The digest and size of a local file.
+fn file_blob(path: &Path) -> anyhow::Result<BlobRef> {
+    let read = || format!("cannot read {}", path.display());
+    let size = std::fs::metadata(path).with_context(read)?.len();
+    let digest = Sha256Digest::of_reader(BufReader::new(File::open(path).with_context(read)?)).with_context(read)?;
+    Ok(BlobRef { digest, size })
+}
+
+/// Opens a file to upload, checking that it still has the size the manifest declares.
+fn open_exact(path: &Path, size: u64) -> anyhow::Result<Box<dyn Read>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let actual = file.metadata().with_context(|| format!("cannot read {}", path.display()))?.len();
+    if actual != size {
+        bail!("{} changed while publishing: it is {actual} bytes, the manifest says {size}", path.display());
+    }
+    Ok(Box::new(BufReader::new(file)))
+}
+
+/// What [`push`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PushReport {
+    /// Whether this push published the version (false: it already was).
+    pub created: bool,
+    /// Blobs uploaded.
+    pub uploaded: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl PushReport {
+    /// The stderr summary, e.g. `published orientation@0.1.0 (sha256:…) to URL: uploaded 2
+    /// blobs, 6.6 MB`.
+    pub(crate) fn summary(&self, signed: &SignedManifest, node: &str) -> String {
+        let manifest = signed.manifest();
+        let what = format!("{}@{} ({})", manifest.name, manifest.version, signed.digest().prefixed());
+        match (self.created, self.uploaded) {
+            (false, _) => format!("{what} is already published on {node}, nothing uploaded"),
+            (true, 0) => format!("published {what} to {node}: its blobs were already there, nothing uploaded"),
+            (true, n) => format!(
+                "published {what} to {node}: uploaded {n} blob{}, {}",
+                if n == 1 { "" } else { "s" },
+                DecimalBytes(self.bytes)
+            ),
+        }
+    }
+}
+
+/// Publishes `signed` on `client`'s node: posts it, uploads each blob the node says it
+/// lacks (read from `open(blob, label)`, with a byte progress bar), and posts it again.
+pub(crate) fn push(
+    client: &RegistryClient,
+    signed: &SignedManifest,
+    mut open: impl FnMut(&BlobRef, &str) -> anyhow::Result<Box<dyn Read>>,
+) -> anyhow::Result<PushReport> {
+    let manifest = signed.manifest();
+    let missing = match client.post_manifest(signed)? {
+        PostOutcome::Published { created, .. } => return Ok(PushReport { created, uploaded: 0, bytes: 0 }),
+        PostOutcome::Missing(missing) => missing,
+    };
+    let declared = manifest.blobs();
+    let mut report = PushReport { created: true, uploaded: 0, bytes: 0 };
+    for digest in &missing {
+        let blob = declared
+            .iter()
+            .find(|b| b.digest == *digest)
+            .with_context(|| format!("node {} asks for blob {digest:?}, which the manifest lacks", client.url()))?;
+        let label = blob_label(manifest, &blob.digest);
+        let reader = open(blob, &label)?;
+        let bar = byte_bar(format!("uploading {label}"), blob.size);
+        let uploaded = client.put_blob(&blob.digest, blob.size, reader, |n| bar.set_position(n));
+        bar.finish_and_clear();
+        uploaded.with_context(|| format!("cannot upload {label} ({:?})", blob.digest))?;
+        report.uploaded += 1;
+        report.bytes += blob.size;
+    }
+    match client.post_manifest(signed)? {
+        PostOutcome::Published { .. } => Ok(report),
+        PostOutcome::Missing(still) => {
+            let list = still.iter().map(Sha256Digest::prefixed).collect::<Vec<_>>().join(", ");
+            bail!("node {} still lacks blobs after they were uploaded: {list}", client.url())
+        }
+    }
+}
+
+/// A blob named for people: `component orientation.wasm`, `model orientation`, or its
+/// digest.
+pub(crate) fn blob_label(manifest: &Manifest, digest: &Sha256Digest) -> String {
+    if manifest.component.digest == *digest {
+        return format!("component {}.wasm", manifest.name);
+    }
+    let models: Vec<&str> = manifest.models.iter().filter(|m| m.digest == *digest).map(|m| m.name.as_str()).collect();
+    if models.is_empty() { format!("blob {}", digest.prefixed()) } else { format!("model {}", models.join(", ")) }
+}
+
+/// A byte progress bar on stderr (hidden when stderr is not a terminal).
+pub(crate) fn byte_bar(message: String, total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(message);
+    bar
+}
