@@ -72,14 +72,14 @@ pub enum ClientError {
     BadName(String),
     /// The request did not get an HTTP answer: connection refused, DNS, TLS, timeout, or
     /// the connection broke off.
-    #[error("{method} {url} failed: {source}")]
+    #[error("{method} {url} failed: {cause}")]
     Transport {
         /// The request method.
         method: &'static str,
         /// The full request URL.
         url: String,
-        /// What ureq reported.
-        source: Box<ureq::Error>,
+        /// What ureq reported (part of the message, so not also a `source`).
+        cause: Box<ureq::Error>,
     },
     /// The node refused the request with a wasmnn error body.
     #[error("node {node} {}: {status} {code}: {message}", refused_or_failed(*.status))]
@@ -112,12 +112,12 @@ pub enum ClientError {
     #[error("{0}")]
     Protocol(String),
     /// Reading the local bytes to upload, or writing downloaded bytes, failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Local {
         /// What was being read or written.
         what: String,
-        /// The I/O error.
-        source: io::Error,
+        /// The I/O error (part of the message, so not also a `source`).
+        cause: io::Error,
     },
 }
 
@@ -359,7 +359,10 @@ impl RegistryClient {
         let sent = request.send(SendBody::from_reader(&mut body));
         let local = local_error.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(source) = local {
-            return Err(ClientError::Local { what: format!("reading the bytes of blob {digest:?} to upload"), source });
+            return Err(ClientError::Local {
+                what: format!("reading the bytes of blob {digest:?} to upload"),
+                cause: source,
+            });
         }
         let mut response = self.send("PUT", &url, sent)?;
         let status = response.status().as_u16();
@@ -410,16 +413,16 @@ impl RegistryClient {
                 Err(e) => return Err(self.transport("GET", &url, ureq::Error::Io(e))),
             };
             hasher.update(&buf[..n]);
-            writer.write_all(&buf[..n]).map_err(|source| ClientError::Local {
+            writer.write_all(&buf[..n]).map_err(|cause| ClientError::Local {
                 what: format!("writing the downloaded blob {digest:?}"),
-                source,
+                cause,
             })?;
             received += n as u64;
             progress(received);
         }
         writer
             .flush()
-            .map_err(|source| ClientError::Local { what: format!("writing the downloaded blob {digest:?}"), source })?;
+            .map_err(|cause| ClientError::Local { what: format!("writing the downloaded blob {digest:?}"), cause })?;
         if let Some(announced) = announced.filter(|&a| a != received) {
             return Err(self.protocol(format!(
                 "announced {announced} bytes for blob {digest:?} but sent {received}; discard what was received"
@@ -483,7 +486,7 @@ impl RegistryClient {
     }
 
     fn transport(&self, method: &'static str, url: &str, source: ureq::Error) -> ClientError {
-        ClientError::Transport { method, url: url.to_owned(), source: Box::new(source) }
+        ClientError::Transport { method, url: url.to_owned(), cause: Box::new(source) }
     }
 
     fn protocol(&self, message: String) -> ClientError {

@@ -194,6 +194,13 @@ pub fn is_valid_function_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Whether `name` is a valid model (load-by-name) key: 1 to 64 of `[A-Za-z0-9._-]`.
+pub fn is_valid_model_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 impl fmt::Display for ModelEncoding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -281,10 +288,7 @@ impl RawFunction {
 impl RawModel {
     fn validate(self, index: usize) -> Result<ModelDecl, HandlerConfigError> {
         let field = |name: &str| format!("model[{index}].{name}");
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= MAX_NAME_LEN
-            && self.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if !name_ok {
+        if !is_valid_model_name(&self.name) {
             return Err(field_error(
                 field("name"),
                 format!("{:?} must be 1-{MAX_NAME_LEN} of [A-Za-z0-9._-]", self.name),

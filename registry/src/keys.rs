@@ -110,9 +110,11 @@ pub enum KeyError {
     },
 }
 
-/// An ed25519 public key: a publisher's or a node's identity.
+/// An ed25519 public key: a publisher's or a node's identity. It holds the 32 checked key
+/// bytes (the decompressed point is rebuilt to verify), so errors and records that carry
+/// a key stay small.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct PublicKey(VerifyingKey);
+pub struct PublicKey([u8; 32]);
 
 /// An ed25519 signature (64 bytes).
 #[derive(Clone, PartialEq, Eq)]
@@ -124,7 +126,7 @@ pub struct SecretKey(SigningKey);
 impl PublicKey {
     /// The 32 key bytes.
     pub fn to_bytes(&self) -> [u8; 32] {
-        self.0.to_bytes()
+        self.0
     }
 
     /// A key from its 32 bytes.
@@ -138,7 +140,7 @@ impl PublicKey {
         if key.is_weak() {
             return Err(bad());
         }
-        Ok(PublicKey(key))
+        Ok(PublicKey(key.to_bytes()))
     }
 
     /// Checks `signature` over `domain ‖ message` (strict verification).
@@ -147,7 +149,8 @@ impl PublicKey {
     /// [`KeyError::BadSignature`] if it does not verify.
     pub fn verify(&self, domain: &[u8], message: &[u8], signature: &Signature) -> Result<(), KeyError> {
         let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.0.verify_strict(&concat(domain, message), &signature).map_err(|_| KeyError::BadSignature)
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::BadSignature)?;
+        key.verify_strict(&concat(domain, message), &signature).map_err(|_| KeyError::BadSignature)
     }
 }
 
@@ -182,7 +185,7 @@ impl SecretKey {
 
     /// The matching public key.
     pub fn public(&self) -> PublicKey {
-        PublicKey(self.0.verifying_key())
+        PublicKey(self.0.verifying_key().to_bytes())
     }
 
     /// Signs `domain ‖ message`.
@@ -297,19 +300,19 @@ impl PartialOrd for PublicKey {
 /// Ordered by key bytes.
 impl Ord for PublicKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0.as_bytes().cmp(other.0.as_bytes())
+        self.0.cmp(&other.0)
     }
 }
 
 impl Hash for PublicKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.as_bytes().hash(state);
+        self.0.hash(state);
     }
 }
 
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{PUBLIC_PREFIX}{}", BASE64.encode(self.0.as_bytes()))
+        write!(f, "{PUBLIC_PREFIX}{}", BASE64.encode(self.0))
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::Sha256Digest;
 use crate::canonical::{CanonicalError, MAX_SAFE_INTEGER, to_canonical_json};
-use crate::handler::{HandlerConfig, LimitDefaults, ModelEncoding, is_valid_function_name};
+use crate::handler::{HandlerConfig, LimitDefaults, ModelEncoding, is_valid_function_name, is_valid_model_name};
 use crate::keys::{MANIFEST_DOMAIN, PublicKey, SecretKey, Signature, YANK_DOMAIN};
 
 /// The manifest format this code reads and writes; a node refuses any other.
@@ -275,7 +275,9 @@ impl Manifest {
         let mut sizes = HashMap::from([(self.component.digest, self.component.size)]);
         for (index, model) in self.models.iter().enumerate() {
             let field = |name: &str| format!("models[{index}].{name}");
-            check_name(&field("name"), &model.name)?;
+            if !is_valid_model_name(&model.name) {
+                return Err(field_error(field("name"), format!("{:?} must be 1-64 of [A-Za-z0-9._-]", model.name)));
+            }
             if !names.insert(model.name.as_str()) {
                 return Err(field_error(field("name"), format!("{:?} is declared twice", model.name)));
             }
@@ -448,7 +450,7 @@ fn field_error(field: impl Into<String>, message: impl Into<String>) -> Manifest
     ManifestError::Field { field: field.into(), message: message.into() }
 }
 
-/// Function and model names: `[a-z0-9][a-z0-9._-]*`, at most 64 bytes.
+/// Function names: `[a-z0-9][a-z0-9._-]*`, at most 64 bytes.
 fn check_name(field: &str, name: &str) -> Result<(), ManifestError> {
     if is_valid_function_name(name) {
         Ok(())

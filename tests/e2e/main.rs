@@ -6,4 +6,6 @@ mod cli;
 mod examples;
 mod handlers;
 mod models;
+mod node;
+mod registry;
 mod support;

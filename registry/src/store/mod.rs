@@ -184,6 +184,9 @@ impl StoreError {
             StoreError::Blob(BlobError::DigestMismatch { .. }) => "digest_mismatch",
             StoreError::Blob(BlobError::NotFound(_)) | StoreError::UnknownBlob(_) => "unknown_blob",
             StoreError::Blob(BlobError::Corrupt { .. }) => "blob_corrupt",
+            StoreError::Blob(BlobError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionAborted => {
+                "upload_interrupted"
+            }
             StoreError::Blob(BlobError::Io(_)) | StoreError::Index(_) => "internal",
             StoreError::NotAllowed(_) => "not_allowed",
             StoreError::NameTaken { .. } => "name_taken",

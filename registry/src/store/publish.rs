@@ -189,7 +189,7 @@ fn missing_blobs(txn: &WriteTransaction, declared: &[BlobRef]) -> Result<Vec<Blo
                 return Err(StoreError::DeclaredSize { digest: blob.digest, declared: blob.size, actual: record.size });
             }
             Some(record) if !record.quarantined => {}
-            _ => missing.push(blob.clone()),
+            _ => missing.push(*blob),
         }
     }
     Ok(missing)

@@ -148,7 +148,8 @@ pub async fn put_blob(
 ) -> Result<Response, ApiError> {
     let digest = parse_digest(&digest)?;
     let size = content_length(&headers)?;
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    // A body that breaks off is the client's doing: ConnectionAborted marks it so.
+    let stream = body.into_data_stream().map_err(|e| std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e));
     let reader = SyncIoBridge::new(StreamReader::new(stream));
     let written = blocking(&node, move |store| store.put_blob(&digest, size, reader)).await?;
     let status = match written {
