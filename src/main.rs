@@ -17,7 +17,10 @@ use anyhow::Context;
 use clap::{ArgAction, Parser, Subcommand};
 use wasmnn_runtime::Backend;
 
-use crate::commands::{Globals, build, model_inspect, model_run, models_fetch, models_list, new, run, selftest, serve};
+use crate::commands::{
+    Globals, build, functions, gc, keygen, model_inspect, model_run, models_fetch, models_list, new, publish, pull,
+    run, selftest, serve, yank,
+};
 
 /// Verifiable, sandboxed inference functions.
 #[derive(Debug, Parser)]
@@ -61,6 +64,20 @@ enum Command {
     Selftest,
     /// Run a node: the registry under a data dir and the HTTP API (docs/REGISTRY.md).
     Serve(serve::Args),
+    /// Make an ed25519 key: a publisher key (the default), or with --node a node's key.
+    Keygen(keygen::Args),
+    /// Build a handler crate, sign its manifest with the publisher key, and publish it to a
+    /// node; prints the manifest digest.
+    Publish(publish::Args),
+    /// Copy a published function (by name or manifest digest) from one node to another node
+    /// or into a data dir, verifying every byte; prints the manifest digest.
+    Pull(pull::Args),
+    /// List the functions a node serves.
+    Functions(functions::Args),
+    /// Yank a version (hide it from resolution by name), or un-yank it with --undo.
+    Yank(yank::Args),
+    /// Remove a data dir's unreferenced blobs and expired pending manifests (node stopped).
+    Gc(gc::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +133,12 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&args, &globals),
         Command::Selftest => selftest::run(&globals),
         Command::Serve(args) => serve::run(&args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Publish(args) => publish::run(&args, &globals),
+        Command::Pull(args) => pull::run(&args),
+        Command::Functions(args) => functions::run(&args),
+        Command::Yank(args) => yank::run(&args),
+        Command::Gc(args) => gc::run(&args),
     }
 }
 

@@ -17,8 +17,8 @@ mod compile;
 mod function;
 mod invoke;
 mod limits;
-pub mod node;
 mod nn;
+pub mod node;
 mod state;
 mod wasi;
 

@@ -2,14 +2,20 @@
 //! resolution of a model argument to a file.
 
 pub mod build;
+pub mod functions;
+pub mod gc;
+pub mod keygen;
 pub mod model_inspect;
 pub mod model_run;
 pub mod models_fetch;
 pub mod models_list;
 pub mod new;
+pub mod publish;
+pub mod pull;
 pub mod run;
 pub mod selftest;
 pub mod serve;
+pub mod yank;
 
 use std::path::{Path, PathBuf};
 

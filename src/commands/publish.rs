@@ -60,8 +60,9 @@ pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         model_sizes.push(size);
         files.insert(decl.sha256, file.path.clone());
     }
-    let manifest = Manifest::from_handler(&config, component, &model_sizes, key.public(), wasmnn_host_gpu::SPEC_VERSION)
-        .context("cannot make the manifest")?;
+    let manifest =
+        Manifest::from_handler(&config, component, &model_sizes, key.public(), wasmnn_host_gpu::SPEC_VERSION)
+            .context("cannot make the manifest")?;
     let signed = manifest.sign(&key).context("cannot sign the manifest")?;
 
     let report = push(&client, &signed, |blob, _label| {
@@ -125,7 +126,12 @@ impl PushReport {
         let manifest = signed.manifest();
         let what = format!("{}@{} ({})", manifest.name, manifest.version, signed.digest().prefixed());
         match (self.created, self.uploaded) {
-            (false, _) => format!("{what} is already published on {node}, nothing uploaded"),
+            (false, 0) => format!("{what} is already published on {node}, nothing uploaded"),
+            (false, n) => format!(
+                "{what} is already published on {node}; restored {n} blob{} it had quarantined, {}",
+                if n == 1 { "" } else { "s" },
+                DecimalBytes(self.bytes)
+            ),
             (true, 0) => format!("published {what} to {node}: its blobs were already there, nothing uploaded"),
             (true, n) => format!(
                 "published {what} to {node}: uploaded {n} blob{}, {}",
@@ -144,12 +150,25 @@ pub(crate) fn push(
     mut open: impl FnMut(&BlobRef, &str) -> anyhow::Result<Box<dyn Read>>,
 ) -> anyhow::Result<PushReport> {
     let manifest = signed.manifest();
-    let missing = match client.post_manifest(signed)? {
-        PostOutcome::Published { created, .. } => return Ok(PushReport { created, uploaded: 0, bytes: 0 }),
-        PostOutcome::Missing(missing) => missing,
-    };
     let declared = manifest.blobs();
-    let mut report = PushReport { created: true, uploaded: 0, bytes: 0 };
+    let (created, missing) = match client.post_manifest(signed)? {
+        PostOutcome::Missing(missing) => (true, missing),
+        // Already published: a blob the node has quarantined since (its copy went bad)
+        // is missing all the same, and the node takes a good copy of it.
+        PostOutcome::Published { .. } => {
+            let mut lost = Vec::new();
+            for blob in &declared {
+                if client.blob_size(&blob.digest)?.is_none() {
+                    lost.push(blob.digest);
+                }
+            }
+            (false, lost)
+        }
+    };
+    let mut report = PushReport { created, uploaded: 0, bytes: 0 };
+    if missing.is_empty() {
+        return Ok(report);
+    }
     for digest in &missing {
         let blob = declared
             .iter()

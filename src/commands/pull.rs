@@ -102,13 +102,26 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 /// Publishes `signed` into the data dir `dir`, downloading the blobs it lacks from `source`.
 fn pull_into_store(source: &RegistryClient, signed: &SignedManifest, dir: &Path) -> anyhow::Result<PushReport> {
-    let store = Store::open(dir, Policy::default()).with_context(|| format!("cannot open data dir {}", dir.display()))?;
+    let store =
+        Store::open(dir, Policy::default()).with_context(|| format!("cannot open data dir {}", dir.display()))?;
     let manifest = signed.manifest();
-    let missing = match store.publish(signed)? {
-        Publish::Published { created } => return Ok(PushReport { created, uploaded: 0, bytes: 0 }),
-        Publish::Missing(missing) => missing,
+    let (created, missing) = match store.publish(signed)? {
+        Publish::Missing(missing) => (true, missing),
+        // Already published: restore any blob quarantined since (its copy went bad).
+        Publish::Published { .. } => {
+            let mut lost = Vec::new();
+            for blob in manifest.blobs() {
+                if store.blob_size(&blob.digest)?.is_none() {
+                    lost.push(blob);
+                }
+            }
+            (false, lost)
+        }
     };
-    let mut report = PushReport { created: true, uploaded: 0, bytes: 0 };
+    let mut report = PushReport { created, uploaded: 0, bytes: 0 };
+    if missing.is_empty() {
+        return Ok(report);
+    }
     for blob in &missing {
         let label = blob_label(manifest, &blob.digest);
         let file = download(source, blob, &label, Some(dir))?;
@@ -183,7 +196,10 @@ mod tests {
     fn parses_what_to_pull() {
         assert_eq!("orientation".parse(), Ok(Pullable::Name { name: "orientation".into(), version: None }));
         let version = semver::Version::new(0, 1, 0);
-        assert_eq!("orientation@0.1.0".parse(), Ok(Pullable::Name { name: "orientation".into(), version: Some(version) }));
+        assert_eq!(
+            "orientation@0.1.0".parse(),
+            Ok(Pullable::Name { name: "orientation".into(), version: Some(version) })
+        );
         let digest = Sha256Digest::of_bytes(b"");
         assert_eq!(digest.prefixed().parse(), Ok(Pullable::Digest(digest)));
         for bad in ["", "Orientation", "x@", "x@1", "sha256:00", "@0.1.0", "a/b"] {

@@ -2,12 +2,12 @@
 //! resolution by name (or, with `--undo`, show it again), by a statement signed with the
 //! name's owner key. The version stays fetchable by digest.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use std::path::PathBuf;
-use wasmnn_registry::client::RegistryClient;
+use wasmnn_registry::client::{ClientError, RegistryClient};
 use wasmnn_registry::manifest::YankStatement;
 
 use crate::commands::publish::read_publisher_key;
@@ -38,11 +38,29 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let client = RegistryClient::new(&args.registry)?;
     let key = read_publisher_key(args.key.as_deref())?;
-    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).context("the system clock is before 1970")?.as_secs();
-    let statement = YankStatement { name: name.clone(), version: version.clone(), yanked: !args.undo, timestamp };
-    let signed = statement.sign(&key).context("cannot sign the yank statement")?;
-    client.post_yank(&signed)?;
+    let post = |timestamp: u64| -> anyhow::Result<Result<(), ClientError>> {
+        let statement = YankStatement { name: name.clone(), version: version.clone(), yanked: !args.undo, timestamp };
+        let signed = statement.sign(&key).context("cannot sign the yank statement")?;
+        Ok(client.post_yank(&signed))
+    };
+    let first = unix_now()?;
+    match post(first)? {
+        // Statements are ordered by their second: one made in the same second as the last
+        // one applied (a yank and an un-yank in quick succession) is refused as stale, so
+        // wait for the next second and sign again, once.
+        Err(e) if e.code() == Some("stale_statement") => {
+            let wait = 1000 - SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
+            std::thread::sleep(Duration::from_millis(u64::from(wait) + 10));
+            post(unix_now()?.max(first + 1))??;
+        }
+        result => result?,
+    }
     let done = if args.undo { "un-yanked" } else { "yanked" };
     eprintln!("{done} {name}@{version} on {}", client.url());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Unix seconds now.
+fn unix_now() -> anyhow::Result<u64> {
+    Ok(SystemTime::now().duration_since(UNIX_EPOCH).context("the system clock is before 1970")?.as_secs())
 }
