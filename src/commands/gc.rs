@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::DecimalBytes;
@@ -22,6 +23,10 @@ pub struct Args {
     /// Only say what would be removed.
     #[arg(long)]
     dry_run: bool,
+    /// Drop pending manifests (published but still missing blobs) older than this many
+    /// seconds, and the blobs only they reference.
+    #[arg(long, default_value_t = 24 * 3600, value_name = "SECS")]
+    pending_ttl_secs: u64,
 }
 
 /// Collects (or, with `--dry-run`, lists) the garbage.
@@ -30,8 +35,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Some(dir) => dir.clone(),
         None => default_data_dir()?,
     };
-    let store =
-        Store::open(&dir, Policy::default()).with_context(|| format!("cannot open data dir {}", dir.display()))?;
+    let policy = Policy { pending_ttl: Duration::from_secs(args.pending_ttl_secs), ..Policy::default() };
+    let store = Store::open(&dir, policy).with_context(|| format!("cannot open data dir {}", dir.display()))?;
     let report = store.gc(args.dry_run)?;
     let mut out = std::io::stdout().lock();
     for digest in &report.expired_pending {

@@ -334,3 +334,55 @@ fn a_node_killed_mid_publish_recovers_and_everything_persists() {
     assert!(back == model);
     assert_eq!(client.post_manifest(&v2).unwrap(), PostOutcome::Published { created: false, digest: v2.digest() });
 }
+
+#[test]
+fn yank_and_gc_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let alice = key(1);
+    let key_file = dir.path().join("alice.key");
+    alice.write_new(&key_file, false).unwrap();
+    let key_arg = key_file.to_str().unwrap();
+    let mut node = Node::start(&data, &[]);
+    let client = node.client();
+    let (v1, v2) = (signed("echo", "0.1.0", b"one", &alice), signed("echo", "0.2.0", b"two", &alice));
+    publish(&client, &v1, b"one");
+    publish(&client, &v2, b"two");
+
+    assert_success(&wasmnn(&["yank", "echo@0.2.0", "--registry", &node.url, "--key", key_arg]));
+    assert_eq!(client.resolve("echo", None).unwrap().0, v1.digest());
+    let listing = wasmnn(&["functions", &node.url]);
+    assert!(stdout_of(&listing).contains("yanked"), "{}", stdout_of(&listing));
+    assert_success(&wasmnn(&["yank", "echo@0.2.0", "--registry", &node.url, "--key", key_arg, "--undo"]));
+    assert_eq!(client.resolve("echo", None).unwrap().0, v2.digest());
+    let stranger = dir.path().join("stranger.key");
+    key(9).write_new(&stranger, false).unwrap();
+    let refused = wasmnn(&["yank", "echo@0.2.0", "--registry", &node.url, "--key", stranger.to_str().unwrap()]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("not_owner"));
+
+    let abandoned = noise(1000, 3);
+    assert!(matches!(
+        client.post_manifest(&signed("echo", "0.3.0", &abandoned, &alice)).unwrap(),
+        PostOutcome::Missing(_)
+    ));
+    client.put_blob(&Sha256Digest::of_bytes(&abandoned), 1000, abandoned.as_slice(), |_| {}).unwrap();
+    let data_arg = data.to_str().unwrap();
+    let busy = wasmnn(&["gc", "--data", data_arg]);
+    assert!(
+        !busy.status.success() && String::from_utf8_lossy(&busy.stderr).contains("in use"),
+        "the node holds the index"
+    );
+    node.kill();
+    let kept = wasmnn(&["gc", "--data", data_arg]);
+    assert_success(&kept);
+    assert_eq!(stdout_of(&kept), "", "a fresh pending manifest keeps its blob");
+    let dry = wasmnn(&["gc", "--data", data_arg, "--pending-ttl-secs", "0", "--dry-run"]);
+    assert_success(&dry);
+    let blob_line = format!("blob {}", Sha256Digest::of_bytes(&abandoned).prefixed());
+    assert!(stdout_of(&dry).contains(&blob_line), "{}", stdout_of(&dry));
+    assert_eq!(stored_files(&data).len(), 3, "a dry run removes nothing");
+    assert_success(&wasmnn(&["gc", "--data", data_arg, "--pending-ttl-secs", "0"]));
+    assert_eq!(stored_files(&data).len(), 2, "only the published blobs are left");
+    let node = Node::start(&data, &[]);
+    assert_eq!(node.client().resolve("echo", None).unwrap().0, v2.digest());
+}
