@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::client::{PostOutcome, RegistryClient};
-use wasmnn_registry::handler::LimitDefaults;
 use wasmnn_registry::keys::SecretKey;
-use wasmnn_registry::manifest::{BlobRef, Manifest, SignedManifest};
+use wasmnn_registry::manifest::{BlobRef, SignedManifest};
 use wasmnn_registry::store::{Policy, Store};
 use wasmnn_runtime::node::{self, NodeState};
 
@@ -67,21 +66,8 @@ impl Drop for InProcessNode {
 }
 
 fn model_manifest(model: &[u8], key: &SecretKey) -> SignedManifest {
-    Manifest {
-        schema: 1,
-        spec_version: wasmnn_host_gpu::SPEC_VERSION,
-        name: "minilm-blob".to_owned(),
-        version: semver::Version::new(1, 0, 0),
-        description: String::new(),
-        input: "application/octet-stream".to_owned(),
-        output: "application/octet-stream".to_owned(),
-        component: BlobRef { digest: Sha256Digest::of_bytes(model), size: model.len() as u64 },
-        models: Vec::new(),
-        limits: LimitDefaults::default(),
-        publisher: key.public(),
-    }
-    .sign(key)
-    .expect("signs")
+    let blob = BlobRef { digest: Sha256Digest::of_bytes(model), size: model.len() as u64 };
+    support::test_manifest("minilm-blob", "1.0.0", blob, key).sign(key).expect("signs")
 }
 
 /// Publishes `signed` with `blob` as its one missing blob.

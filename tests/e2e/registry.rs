@@ -8,13 +8,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::client::{PostOutcome, RegistryClient};
-use wasmnn_registry::handler::LimitDefaults;
 use wasmnn_registry::keys::SecretKey;
-use wasmnn_registry::manifest::{BlobRef, Manifest, SignedManifest, YankStatement};
+use wasmnn_registry::manifest::{BlobRef, SignedManifest, YankStatement};
 use wasmnn_registry::store::{Policy, Store};
 
 use crate::node::{Node, read_log, stored_files};
-use crate::support::{assert_success, examples_dir, wasmnn};
+use crate::support::{assert_success, examples_dir, test_manifest, wasmnn};
 
 fn key(seed: u8) -> SecretKey {
     SecretKey::from_seed([seed; 32])
@@ -24,25 +23,8 @@ fn blob_ref(bytes: &[u8]) -> BlobRef {
     BlobRef { digest: Sha256Digest::of_bytes(bytes), size: bytes.len() as u64 }
 }
 
-/// A manifest of a function whose component is `component` (no models).
-fn manifest(name: &str, version: &str, component: BlobRef, key: &SecretKey) -> Manifest {
-    Manifest {
-        schema: 1,
-        spec_version: wasmnn_host_gpu::SPEC_VERSION,
-        name: name.to_owned(),
-        version: version.parse().expect("version"),
-        description: "a test function".to_owned(),
-        input: "application/octet-stream".to_owned(),
-        output: "application/octet-stream".to_owned(),
-        component,
-        models: Vec::new(),
-        limits: LimitDefaults::default(),
-        publisher: key.public(),
-    }
-}
-
 fn signed(name: &str, version: &str, component: &[u8], key: &SecretKey) -> SignedManifest {
-    manifest(name, version, blob_ref(component), key).sign(key).expect("signs")
+    test_manifest(name, version, blob_ref(component), key).sign(key).expect("signs")
 }
 
 /// Publishes through the client the way `wasmnn publish` does.
@@ -210,10 +192,11 @@ fn hostile_and_malformed_requests_are_refused_precisely_and_change_nothing() {
     expect("existing version", node.request("POST", "/v1/manifests", &[], &changed), 409, "version_exists");
     let by_carol = signed("carol", "1.0.0", b"carol's", &carol).to_json();
     expect("not on the allow-list", node.request("POST", "/v1/manifests", &[], &by_carol), 403, "not_allowed");
-    let big = manifest("big", "1.0.0", BlobRef { digest: Sha256Digest::of_bytes(b"big"), size: 3 << 20 }, &alice);
+    let big = test_manifest("big", "1.0.0", BlobRef { digest: Sha256Digest::of_bytes(b"big"), size: 3 << 20 }, &alice);
     let big = big.sign(&alice).unwrap().to_json();
     expect("blob over the limit", node.request("POST", "/v1/manifests", &[], &big), 413, "blob_too_large");
-    let heavy = manifest("heavy", "1.0.0", BlobRef { digest: Sha256Digest::of_bytes(b"h"), size: 1_500_000 }, &alice);
+    let heavy =
+        test_manifest("heavy", "1.0.0", BlobRef { digest: Sha256Digest::of_bytes(b"h"), size: 1_500_000 }, &alice);
     let heavy = heavy.sign(&alice).unwrap().to_json();
     expect("over quota", node.request("POST", "/v1/manifests", &[], &heavy), 403, "quota_exceeded");
     let huge = vec![b' '; 2 << 20];
@@ -221,7 +204,7 @@ fn hostile_and_malformed_requests_are_refused_precisely_and_change_nothing() {
     for junk in [&b"{not json"[..], b"[]", b"", b"\xff\xfe"] {
         expect("malformed JSON", node.request("POST", "/v1/manifests", &[], junk), 400, "invalid_json");
     }
-    let mut bad_name = manifest("echo", "1.0.0", blob_ref(b"x"), &alice);
+    let mut bad_name = test_manifest("echo", "1.0.0", blob_ref(b"x"), &alice);
     for name in ["Echo", "../echo", "echo/../../x", "", "-echo"] {
         bad_name.name = name.to_owned();
         let body = serde_json::json!({"manifest": bad_name, "signature": pending.signature()});

@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 use wasmnn_host_gpu::{Graph, Tensor, npy, onnx};
 use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::handler::{LimitDefaults, ModelEncoding};
+use wasmnn_registry::keys::SecretKey;
+use wasmnn_registry::manifest::{BlobRef, Manifest};
 use wasmnn_registry::models::{ModelCache, known_model};
 use wasmnn_runtime::{Backend, Function, ModelFile, ResolvedBackend, Runtime};
 
@@ -115,4 +117,22 @@ pub fn probe_function(runtime: &Runtime, component: &[u8]) -> Function {
     let sha256 = Sha256Digest::of_bytes(&std::fs::read(&path).expect("tiny.onnx"));
     let models = HashMap::from([("tiny".to_owned(), ModelFile { encoding: ModelEncoding::Onnx, sha256, path })]);
     Function::new("probe", component, models, LimitDefaults::default())
+}
+
+/// The manifest of a test function `name@version` whose only blob is the component
+/// `component` (no models), published by `key`.
+pub fn test_manifest(name: &str, version: &str, component: BlobRef, key: &SecretKey) -> Manifest {
+    Manifest {
+        schema: 1,
+        spec_version: wasmnn_host_gpu::SPEC_VERSION,
+        name: name.to_owned(),
+        version: version.parse().expect("version"),
+        description: "a test function".to_owned(),
+        input: "application/octet-stream".to_owned(),
+        output: "application/octet-stream".to_owned(),
+        component,
+        models: Vec::new(),
+        limits: LimitDefaults::default(),
+        publisher: key.public(),
+    }
 }
