@@ -19,6 +19,7 @@ mod invoke;
 mod limits;
 mod nn;
 pub mod node;
+pub mod receipt;
 mod state;
 mod wasi;
 
