@@ -20,7 +20,7 @@ use wasmnn_registry::client::{PostOutcome, RegistryClient};
 use wasmnn_registry::keys::SecretKey;
 use wasmnn_registry::manifest::{BlobRef, SignedManifest};
 use wasmnn_registry::store::{Policy, Store};
-use wasmnn_runtime::node::{self, NodeState};
+use wasmnn_runtime::node::{self, NodeConfig, NodeState};
 
 /// A node served from a thread of this process, stopped when dropped.
 struct InProcessNode {
@@ -32,6 +32,7 @@ struct InProcessNode {
 impl InProcessNode {
     fn start(data: &Path) -> Self {
         let store = Store::open(data, Policy::default()).expect("store");
+        let wasm = support::cpu_runtime(&data.join("compiled"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (address_tx, address_rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -42,7 +43,8 @@ impl InProcessNode {
                 let shutdown = async move {
                     let _ = stopped.await;
                 };
-                node::serve(listener, Arc::new(NodeState::new(store)), shutdown).await.expect("serve");
+                let state = NodeState::new(store, wasm, SecretKey::from_seed([6; 32]), NodeConfig::default());
+                node::serve(listener, Arc::new(state), shutdown).await.expect("serve");
             });
         });
         let address = address_rx.recv().expect("the node starts");

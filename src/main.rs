@@ -132,7 +132,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Build(args) => build::run(&args),
         Command::Run(args) => run::run(&args, &globals),
         Command::Selftest => selftest::run(&globals),
-        Command::Serve(args) => serve::run(&args),
+        Command::Serve(args) => serve::run(&args, &globals),
         Command::Keygen(args) => keygen::run(&args),
         Command::Publish(args) => publish::run(&args, &globals),
         Command::Pull(args) => pull::run(&args),

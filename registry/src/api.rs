@@ -141,4 +141,12 @@ pub struct HealthReport {
     pub blobs: u64,
     /// Blobs that failed their digest and wait for a good copy.
     pub quarantined: u64,
+    /// Calls whose receipt, input and output are retained.
+    pub calls: u64,
+    /// The executor that runs models: `cpu` or `gpu`.
+    pub backend: String,
+    /// How the backend was chosen (the GPU self-test result, or why the CPU).
+    pub backend_report: String,
+    /// The key that signs this node's receipts.
+    pub node_key: PublicKey,
 }

@@ -1,18 +1,40 @@
-//! `wasmnn serve`: run a node — the registry under a data dir and the HTTP API.
+//! `wasmnn serve`: run a node — the registry under a data dir, invocation with signed
+//! receipts, and the HTTP API.
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use wasmnn_registry::keys::PublicKey;
+use wasmnn_registry::keys::{KeyError, NODE_KEY_FILE, PublicKey, SecretKey, default_key_path};
 use wasmnn_registry::store::{Policy, Store};
-use wasmnn_runtime::node::{self, NodeState};
+use wasmnn_runtime::node::{self, NodeConfig, NodeState};
+use wasmnn_runtime::{Backend, ResolvedBackend, Runtime};
 
-use crate::commands::default_data_dir;
+use crate::commands::{Globals, default_data_dir};
+
+/// The node's receipt-signing key: read from `path` (or the default place), created there
+/// on first start.
+fn node_key(path: Option<&Path>) -> anyhow::Result<SecretKey> {
+    let path = match path {
+        Some(path) => path.to_owned(),
+        None => default_key_path(NODE_KEY_FILE)?,
+    };
+    match SecretKey::read(&path) {
+        Ok(key) => Ok(key),
+        Err(KeyError::Missing { .. }) => {
+            let key = SecretKey::generate()?;
+            key.write_new(&path, false).with_context(|| format!("cannot create the node key {}", path.display()))?;
+            eprintln!("created node key {} ({})", path.display(), key.public());
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read the node key {}", path.display())),
+    }
+}
 
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
@@ -34,10 +56,26 @@ pub struct Args {
     /// The largest blob (component or model) accepted, in MiB.
     #[arg(long, default_value_t = 4096, value_name = "MIB")]
     max_blob_mib: u64,
+    /// The key that signs receipts, created (0600) if missing [default:
+    /// $XDG_CONFIG_HOME/wasmnn/node.key, else ~/.config/wasmnn/node.key].
+    #[arg(long, value_name = "PATH")]
+    node_key: Option<PathBuf>,
+    /// Calls that run at once [default: one per core].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Calls that may wait for a worker; more get 429.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    queue: usize,
+    /// The largest call input, in MiB.
+    #[arg(long, default_value_t = 16, value_name = "MIB")]
+    max_input_mib: usize,
+    /// The longest any call may run, in milliseconds (a function's own limit may be lower).
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    max_timeout_ms: u64,
 }
 
-/// Opens the data dir and serves until Ctrl-C or SIGTERM.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+/// Opens the data dir, chooses the backend, and serves until Ctrl-C or SIGTERM.
+pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let data = match &args.data {
         Some(dir) => dir.clone(),
         None => default_data_dir()?,
@@ -50,7 +88,26 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         ..Policy::default()
     };
     let store = Store::open(&data, policy).with_context(|| format!("cannot open the data dir {}", data.display()))?;
-    let state = Arc::new(NodeState::new(store));
+    let key = node_key(args.node_key.as_deref())?;
+    let backend = globals.backend.resolve()?;
+    let backend_report = match (&backend, globals.backend) {
+        (ResolvedBackend::Gpu(_), _) => "gpu: the adapter passed the self-test".to_owned(),
+        (ResolvedBackend::Cpu, Backend::Cpu) => "cpu: chosen with --backend cpu".to_owned(),
+        (ResolvedBackend::Cpu, _) => "cpu: no hardware GPU passed the self-test (see the log)".to_owned(),
+    };
+    tracing::info!(backend = %backend_report, node = %key.public(), "node");
+    let runtime = Runtime::new(backend, globals.backend, Some(&globals.compile_cache()?))?;
+    let mut config = NodeConfig {
+        queue: args.queue,
+        max_input_bytes: args.max_input_mib.saturating_mul(1 << 20),
+        max_timeout: Duration::from_millis(args.max_timeout_ms),
+        backend_report,
+        ..NodeConfig::default()
+    };
+    if let Some(workers) = args.workers {
+        config.workers = workers;
+    }
+    let state = Arc::new(NodeState::new(store, runtime, key, config));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
     runtime.block_on(async {
         let listener = node::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -5,6 +5,7 @@
 mod cli;
 mod examples;
 mod handlers;
+mod invoke;
 mod models;
 mod node;
 mod registry;

@@ -22,13 +22,21 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts a node on a free loopback port over `data`, with extra `serve` arguments;
-    /// returns once it listens. Its logs go to `<data>.log`.
+    /// Starts a node on a free loopback port over `data` (node key `<data>.key`), with
+    /// extra `serve` arguments; returns once it listens. Its logs go to `<data>.log`.
     pub fn start(data: &Path, extra: &[&str]) -> Node {
+        Node::try_start(data, extra).unwrap_or_else(|log| panic!("the node did not start; its log:\n{log}"))
+    }
+
+    /// Like [`Node::start`], but a node that exits instead of listening (a `--backend gpu`
+    /// with no adapter, say) is an `Err` with its log.
+    pub fn try_start(data: &Path, extra: &[&str]) -> Result<Node, String> {
         let log = std::fs::File::create(data.with_extension("log")).expect("node log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasmnn"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .arg("--node-key")
+            .arg(data.with_extension("key"))
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -39,13 +47,12 @@ impl Node {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("the node prints its address");
-        let url = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}; log: {}", read_log(data)))
-            .to_owned();
+        let Some(url) = line.split_whitespace().find(|word| word.starts_with("http://")).map(str::to_owned) else {
+            let _ = child.wait();
+            return Err(read_log(data));
+        };
         let addr = url.trim_start_matches("http://").parse().expect("a socket address");
-        Node { child, url, addr, data: data.to_owned() }
+        Ok(Node { child, url, addr, data: data.to_owned() })
     }
 
     /// A registry client for this node.
@@ -98,11 +105,18 @@ impl Drop for Node {
 pub struct Response {
     /// The status code.
     pub status: u16,
+    /// The header lines, names lowercased.
+    pub headers: Vec<(String, String)>,
     /// The body bytes.
     pub body: Vec<u8>,
 }
 
 impl Response {
+    /// The value of header `name` (lowercase), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
@@ -124,8 +138,13 @@ pub fn read_response(mut stream: TcpStream) -> Response {
     stream.read_to_end(&mut bytes).expect("response");
     let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
     let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status code");
-    Response { status, body: bytes[split + 4..].to_vec() }
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).expect("a status");
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    Response { status, headers, body: bytes[split + 4..].to_vec() }
 }
 
 /// The node's log so far.

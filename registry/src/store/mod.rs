@@ -4,7 +4,12 @@
 //! streamed to files outside any transaction, and the order of the two (file first, then
 //! index) is what makes a crash at any point harmless. The HTTP layer calls it from
 //! blocking threads.
+//!
+//! Call records (the signed receipt and the input and output bytes of each invocation)
+//! live beside the registry: their files in a second [`BlobFiles`] under `DATA/calls`,
+//! their index in the same redb database, kept under the policy's retention.
 
+mod calls;
 mod gc;
 mod publish;
 mod query;
@@ -12,6 +17,7 @@ mod tables;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableTable};
@@ -21,12 +27,17 @@ use crate::blobs::{BlobError, BlobFiles};
 use crate::keys::PublicKey;
 use crate::manifest::ManifestError;
 
+pub use calls::CallData;
 pub use gc::GcReport;
 pub use publish::Publish;
 pub use query::{Health, Resolved};
 
 /// The file name of the index under the data dir.
 pub const INDEX_FILE: &str = "index.redb";
+
+/// The folder of the call data files under the data dir (its own `blobs/sha256/`, `tmp/`
+/// and `quarantine/`).
+pub const CALLS_DIR: &str = "calls";
 
 /// What a node accepts.
 #[derive(Debug, Clone)]
@@ -39,23 +50,38 @@ pub struct Policy {
     pub max_blob_bytes: u64,
     /// How long a manifest waits for its blobs before `gc` drops it.
     pub pending_ttl: Duration,
+    /// How long call records (receipt, input, output) are kept.
+    pub call_retention: Duration,
+    /// The most bytes of call data (inputs plus outputs, counted per call) kept; the oldest
+    /// calls are dropped first.
+    pub call_retention_bytes: u64,
 }
 
 impl Default for Policy {
-    /// An open node: anyone may publish, no quota, blobs up to 4 GiB, 24 hours to upload.
+    /// An open node: anyone may publish, no quota, blobs up to 4 GiB, 24 hours to upload;
+    /// call records kept for 7 days and up to 1 GiB of call data.
     fn default() -> Self {
         Policy {
             allowed_publishers: None,
             quota_bytes: None,
             max_blob_bytes: 4 << 30,
             pending_ttl: Duration::from_secs(24 * 3600),
+            call_retention: Duration::from_secs(7 * 24 * 3600),
+            call_retention_bytes: 1 << 30,
         }
     }
 }
 
-/// A data dir opened for reading and writing: the blob files and the index.
+/// A data dir opened for reading and writing: the blob files, the call data files and the
+/// index.
 pub struct Store {
     files: BlobFiles,
+    /// Call inputs and outputs, under `DATA/calls`.
+    call_files: BlobFiles,
+    /// Held shared while call data files are written and indexed, exclusively while files
+    /// that lost their last reference are deleted, so a file is never deleted under a call
+    /// that is about to reference it.
+    call_files_lock: RwLock<()>,
     db: Database,
     policy: Policy,
     dir: PathBuf,
@@ -173,6 +199,9 @@ pub enum StoreError {
     /// A yank statement is too old, from the future, or replayed.
     #[error("stale statement: {0}")]
     StaleStatement(String),
+    /// No call record with that receipt id (never recorded here, or dropped by retention).
+    #[error("no call record for receipt {0:?} on this node (unknown, or past this node's retention)")]
+    UnknownReceipt(Sha256Digest),
 }
 
 impl StoreError {
@@ -201,6 +230,7 @@ impl StoreError {
             StoreError::UnknownManifest(_) => "unknown_manifest",
             StoreError::NotOwner { .. } => "not_owner",
             StoreError::StaleStatement(_) => "stale_statement",
+            StoreError::UnknownReceipt(_) => "unknown_receipt",
         }
     }
 
@@ -209,7 +239,7 @@ impl StoreError {
         match self.code() {
             "bad_signature" => 401,
             "not_allowed" | "name_taken" | "quota_exceeded" | "blob_not_expected" | "not_owner" => 403,
-            "unknown_blob" | "unknown_function" | "unknown_version" | "unknown_manifest" => 404,
+            "unknown_blob" | "unknown_function" | "unknown_version" | "unknown_manifest" | "unknown_receipt" => 404,
             "version_exists" => 409,
             "version_yanked" => 410,
             "blob_too_large" => 413,
@@ -227,13 +257,13 @@ impl Store {
     /// Opens (creating if needed) the registry under `data_dir` and brings the files and
     /// the index back in line after a crash: unfinished uploads and blob files the index
     /// does not know are deleted, and indexed blobs whose files are gone or the wrong size
-    /// are marked quarantined (a good copy can be uploaded again).
+    /// are marked quarantined (a good copy can be uploaded again). Call data files no call
+    /// record references are deleted too (see [`Store::record_call`]).
     ///
     /// # Errors
     /// The folder or the index cannot be opened (for example, another node has it open).
     pub fn open(data_dir: &Path, policy: Policy) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(BlobError::Io)?;
-        let files = BlobFiles::open(data_dir).map_err(BlobError::Io)?;
         let index = data_dir.join(INDEX_FILE);
         let db = Database::create(&index).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Index(format!(
@@ -242,9 +272,14 @@ impl Store {
             )),
             other => StoreError::index(other),
         })?;
-        let store = Store { files, db, policy, dir: data_dir.to_owned() };
+        // Only once the index is ours: opening the files empties their tmp/ folders, which
+        // must not happen under a node that already has this data dir open.
+        let files = BlobFiles::open(data_dir).map_err(BlobError::Io)?;
+        let call_files = BlobFiles::open(&data_dir.join(CALLS_DIR)).map_err(BlobError::Io)?;
+        let store = Store { files, call_files, call_files_lock: RwLock::new(()), db, policy, dir: data_dir.to_owned() };
         store.create_tables()?;
         store.reconcile()?;
+        store.reconcile_calls()?;
         Ok(store)
     }
 
@@ -266,6 +301,10 @@ impl Store {
         txn.open_multimap_table(tables::EXPECTED).map_err(StoreError::index)?;
         txn.open_table(tables::BLOBS).map_err(StoreError::index)?;
         txn.open_table(tables::USAGE).map_err(StoreError::index)?;
+        txn.open_table(tables::CALLS).map_err(StoreError::index)?;
+        txn.open_table(tables::CALLS_BY_TIME).map_err(StoreError::index)?;
+        txn.open_table(tables::CALL_DATA).map_err(StoreError::index)?;
+        txn.open_table(tables::CALL_TOTALS).map_err(StoreError::index)?;
         txn.commit().map_err(StoreError::index)
     }
 

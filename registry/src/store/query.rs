@@ -32,6 +32,8 @@ pub struct Health {
     pub blobs: u64,
     /// Blobs that failed their digest and wait for a good copy.
     pub quarantined: u64,
+    /// Call records retained (see [`Store::record_call`]).
+    pub calls: u64,
 }
 
 impl Store {
@@ -132,6 +134,18 @@ impl Store {
         }
     }
 
+    /// The file of the stored blob `digest`, for readers that check the digest themselves
+    /// (the graph cache does, when it loads a model).
+    ///
+    /// # Errors
+    /// No good copy is indexed, or the index cannot be read.
+    pub fn blob_file(&self, digest: &Sha256Digest) -> Result<std::path::PathBuf, StoreError> {
+        match self.blob_size(digest)? {
+            Some(_) => Ok(self.files.path(digest)),
+            None => Err(StoreError::UnknownBlob(*digest)),
+        }
+    }
+
     /// Counts for `/healthz`.
     ///
     /// # Errors
@@ -143,7 +157,8 @@ impl Store {
         let blobs_table = txn.open_table(tables::BLOBS).map_err(StoreError::index)?;
         let blobs = tables::all::<BlobRecord>(&blobs_table)?;
         let quarantined = blobs.iter().filter(|(_, r)| r.quarantined).count() as u64;
-        Ok(Health { functions, blobs: blobs.len() as u64, quarantined })
+        let calls = txn.open_table(tables::CALLS).map_err(StoreError::index)?.len().map_err(StoreError::index)?;
+        Ok(Health { functions, blobs: blobs.len() as u64, quarantined, calls })
     }
 
     /// Bytes of blobs charged to `publisher`.

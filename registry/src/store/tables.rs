@@ -23,6 +23,18 @@ pub(super) const EXPECTED: MultimapTableDefinition<&str, &str> = MultimapTableDe
 pub(super) const BLOBS: TableDefinition<&str, &str> = TableDefinition::new("blobs");
 /// Publisher key (`ed25519:…`) → bytes of blobs charged to it.
 pub(super) const USAGE: TableDefinition<&str, u64> = TableDefinition::new("usage");
+/// Receipt id (hex) → [`CallRecord`].
+pub(super) const CALLS: TableDefinition<&str, &str> = TableDefinition::new("calls");
+/// (Unix seconds recorded, receipt id hex) → nothing: the call records in time order, for
+/// pruning the oldest first.
+pub(super) const CALLS_BY_TIME: TableDefinition<(u64, &str), ()> = TableDefinition::new("calls_by_time");
+/// Call data digest (hex) → how many references call records hold to it (a call whose
+/// input and output are the same bytes holds two).
+pub(super) const CALL_DATA: TableDefinition<&str, u64> = TableDefinition::new("call_data");
+/// Running totals of the call records; [`CALL_BYTES`] is the only key.
+pub(super) const CALL_TOTALS: TableDefinition<&str, u64> = TableDefinition::new("call_totals");
+/// The key in [`CALL_TOTALS`] of the sum of every retained record's `bytes`.
+pub(super) const CALL_BYTES: &str = "bytes";
 
 /// Who owns a name and which versions it has.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +80,21 @@ pub(super) struct BlobRecord {
     pub stored_at: u64,
     /// It failed its digest on a read and waits for a good copy.
     pub quarantined: bool,
+}
+
+/// One invocation kept for whoever holds its receipt id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct CallRecord {
+    /// The signed receipt, as JSON text (its type lives in the runtime crate).
+    pub receipt: String,
+    /// The digest of the call's input bytes (a file under `calls/`).
+    pub input: Sha256Digest,
+    /// The digest of the call's output bytes (a file under `calls/`).
+    pub output: Sha256Digest,
+    /// Unix seconds when the node recorded it.
+    pub recorded_at: u64,
+    /// The input's size plus the output's, what the record counts against the retention.
+    pub bytes: u64,
 }
 
 /// Reads and decodes a JSON record.

@@ -72,7 +72,7 @@ fn publish_protocol_round_trip_and_persistence() {
     let functions = store.functions().unwrap();
     assert_eq!(functions.len(), 1);
     assert_eq!(functions[0].owner, alice.public());
-    assert_eq!(store.health().unwrap(), Health { functions: 1, blobs: 1, quarantined: 0 });
+    assert_eq!(store.health().unwrap(), Health { functions: 1, blobs: 1, quarantined: 0, calls: 0 });
 }
 
 #[test]

@@ -13,12 +13,13 @@ use wasmnn_registry::store::StoreError;
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with `status`, a stable `code` and a `message`.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError { status, body: ErrorBody::new(status.as_u16(), code, message) }
+        ApiError { status, body: ErrorBody::new(status.as_u16(), code, message), retry_after: None }
     }
 
     /// `400` with `code`.
@@ -30,6 +31,12 @@ impl ApiError {
     pub fn internal(message: impl std::fmt::Display) -> Self {
         tracing::error!(%message, "internal error");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message.to_string())
+    }
+
+    /// This error with a `retry-after` header (seconds).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// This error with a list of blobs attached (`missing_blobs`).
@@ -57,6 +64,10 @@ impl From<ManifestError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

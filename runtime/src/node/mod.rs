@@ -1,15 +1,18 @@
 //! The node: `wasmnn serve`'s HTTP API on axum (hyper, tokio).
 //!
-//! So far it serves the registry (docs/REGISTRY.md): functions, manifests and blobs, and
-//! `/healthz`. Every error is the JSON body of DESIGN.md "Interfaces", including those of
-//! unknown paths and methods.
+//! It serves the registry (docs/REGISTRY.md: functions, manifests and blobs), invocation
+//! with signed receipts, and `/healthz`. Every error is the JSON body of DESIGN.md
+//! "Interfaces", including those of unknown paths and methods.
 
 mod error;
+mod functions;
+mod invoke_api;
 mod registry_api;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -17,20 +20,93 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use wasmnn_registry::api::HealthReport;
-use wasmnn_registry::store::Store;
+use wasmnn_registry::keys::SecretKey;
+use wasmnn_registry::store::{Store, StoreError};
 
 pub use error::ApiError;
+use functions::FunctionCache;
+
+use crate::{Limits, Runtime};
+
+/// The chunk size files are streamed to clients in (tokio's default, 4 KiB, halves the
+/// throughput of a large blob).
+const STREAM_CHUNK: usize = 1 << 20;
+
+/// How a node runs calls.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Calls that run at once (each on its own blocking thread).
+    pub workers: usize,
+    /// Calls that may wait for a worker; more are refused with `429`.
+    pub queue: usize,
+    /// The largest request body of a call.
+    pub max_input_bytes: usize,
+    /// The longest a call may run, whatever its manifest asks.
+    pub max_timeout: Duration,
+    /// What the backend choice came to, for `/healthz` (e.g. `gpu: passed the self-test`).
+    pub backend_report: String,
+}
+
+impl Default for NodeConfig {
+    /// One worker per core, a queue of 64, 16 MiB inputs, calls of at most 60 s.
+    fn default() -> Self {
+        NodeConfig {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            queue: 64,
+            max_input_bytes: 16 << 20,
+            max_timeout: Duration::from_secs(60),
+            backend_report: String::new(),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// A function's limits, lowered to what this node allows.
+    fn cap(&self, mut limits: Limits) -> Limits {
+        limits.timeout = limits.timeout.min(self.max_timeout);
+        limits
+    }
+}
 
 /// What every request handler shares.
 pub struct NodeState {
     store: Store,
+    runtime: Runtime,
+    key: SecretKey,
+    config: NodeConfig,
+    functions: FunctionCache,
+    admission: Arc<Semaphore>,
+    workers: Arc<Semaphore>,
 }
 
 impl NodeState {
-    /// A node serving `store`.
-    pub fn new(store: Store) -> Self {
-        NodeState { store }
+    /// A node serving `store`, running calls on `runtime`, signing receipts with `key`.
+    pub fn new(store: Store, runtime: Runtime, key: SecretKey, config: NodeConfig) -> Self {
+        let workers = config.workers.max(1);
+        NodeState {
+            store,
+            runtime,
+            key,
+            admission: Arc::new(Semaphore::new(workers + config.queue)),
+            workers: Arc::new(Semaphore::new(workers)),
+            config,
+            functions: FunctionCache::default(),
+        }
+    }
+
+    /// Runs a store operation on a blocking thread.
+    async fn blocking<T, F>(self: &Arc<Self>, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let node = Arc::clone(self);
+        tokio::task::spawn_blocking(move || work(&node.store))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::from)
     }
 }
 
@@ -41,6 +117,10 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/v1/functions", get(registry_api::list_functions))
         .route("/v1/functions/{name}", get(registry_api::describe_function))
         .route("/v1/functions/{name}/yank", post(registry_api::yank))
+        .route("/v1/functions/{name}/invoke", post(invoke_api::invoke))
+        .route("/v1/receipts/{id}", get(invoke_api::get_receipt))
+        .route("/v1/receipts/{id}/input", get(invoke_api::get_input))
+        .route("/v1/receipts/{id}/output", get(invoke_api::get_output))
         .route("/v1/manifests", post(registry_api::post_manifest))
         .route("/v1/manifests/{digest}", get(registry_api::get_manifest))
         .route(
@@ -105,14 +185,17 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// `GET /healthz`.
 async fn healthz(State(node): State<Arc<NodeState>>) -> Result<Json<HealthReport>, ApiError> {
-    let node = Arc::clone(&node);
-    let health = tokio::task::spawn_blocking(move || node.store.health()).await.map_err(ApiError::internal)??;
+    let health = node.blocking(|store| store.health()).await?;
     Ok(Json(HealthReport {
         status: "ok".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         functions: health.functions,
         blobs: health.blobs,
         quarantined: health.quarantined,
+        calls: health.calls,
+        backend: node.runtime.backend().name().to_owned(),
+        backend_report: node.config.backend_report.clone(),
+        node_key: node.key.public(),
     }))
 }
 

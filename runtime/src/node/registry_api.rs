@@ -17,17 +17,17 @@ use wasmnn_registry::api::{BlobStored, FunctionDetail, FunctionList, Published, 
 use wasmnn_registry::blobs::Written;
 use wasmnn_registry::handler::is_valid_function_name;
 use wasmnn_registry::manifest::{SignedManifest, SignedYank};
-use wasmnn_registry::store::{Publish, Store, StoreError};
+use wasmnn_registry::store::{Publish, StoreError};
 
 use super::error::ApiError;
-use super::{NodeState, read_body};
+use super::{NodeState, STREAM_CHUNK, read_body};
 
 /// The largest signed manifest or statement accepted.
 const MAX_MANIFEST_BYTES: usize = 1 << 20;
 
 /// `GET /v1/functions`.
 pub async fn list_functions(State(node): State<Arc<NodeState>>) -> Result<Json<FunctionList>, ApiError> {
-    let functions = blocking(&node, |store| store.functions()).await?;
+    let functions = node.blocking(|store| store.functions()).await?;
     Ok(Json(FunctionList { functions }))
 }
 
@@ -48,17 +48,18 @@ pub async fn describe_function(
     let name = checked_name(name)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let version = query.version.as_deref().map(parse_version).transpose()?;
-    let detail = blocking(&node, move |store| {
-        let function = store.function(&name)?.ok_or_else(|| StoreError::UnknownFunction(name.clone()))?;
-        let resolved = store.resolve(&name, version.as_ref())?;
-        let manifest = serde_json::from_str(&store.manifest_json(&resolved.digest)?)
-            .map_err(|e| StoreError::Index(format!("stored manifest does not parse: {e}")))?;
-        Ok(FunctionDetail {
-            function,
-            resolved: ResolvedVersion { version: resolved.version, digest: resolved.digest, manifest },
+    let detail = node
+        .blocking(move |store| {
+            let function = store.function(&name)?.ok_or_else(|| StoreError::UnknownFunction(name.clone()))?;
+            let resolved = store.resolve(&name, version.as_ref())?;
+            let manifest = serde_json::from_str(&store.manifest_json(&resolved.digest)?)
+                .map_err(|e| StoreError::Index(format!("stored manifest does not parse: {e}")))?;
+            Ok(FunctionDetail {
+                function,
+                resolved: ResolvedVersion { version: resolved.version, digest: resolved.digest, manifest },
+            })
         })
-    })
-    .await?;
+        .await?;
     Ok(Json(detail))
 }
 
@@ -77,7 +78,7 @@ pub async fn yank(
             format!("the statement is about {:?}, posted to {name:?}", signed.statement.name),
         ));
     }
-    blocking(&node, move |store| store.yank(&signed)).await?;
+    node.blocking(move |store| store.yank(&signed)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -90,7 +91,7 @@ pub async fn post_manifest(State(node): State<Arc<NodeState>>, body: Body) -> Re
         name: signed.manifest().name.clone(),
         version: signed.manifest().version.clone(),
     };
-    match blocking(&node, move |store| store.publish(&signed)).await? {
+    match node.blocking(move |store| store.publish(&signed)).await? {
         Publish::Published { created } => {
             let status = if created { StatusCode::CREATED } else { StatusCode::OK };
             Ok((status, Json(published)).into_response())
@@ -114,14 +115,14 @@ pub async fn get_manifest(
     Path(digest): Path<String>,
 ) -> Result<Response, ApiError> {
     let digest = parse_digest(&digest)?;
-    let json = blocking(&node, move |store| store.manifest_json(&digest)).await?;
+    let json = node.blocking(move |store| store.manifest_json(&digest)).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// `HEAD /v1/blobs/{digest}`: whether a good copy is stored, and its size.
 pub async fn head_blob(State(node): State<Arc<NodeState>>, Path(digest): Path<String>) -> Result<Response, ApiError> {
     let digest = parse_digest(&digest)?;
-    match blocking(&node, move |store| store.blob_size(&digest)).await? {
+    match node.blocking(move |store| store.blob_size(&digest)).await? {
         Some(size) => Ok(([(header::CONTENT_LENGTH, size.to_string())], ()).into_response()),
         None => Err(StoreError::UnknownBlob(digest).into()),
     }
@@ -131,8 +132,8 @@ pub async fn head_blob(State(node): State<Arc<NodeState>>, Path(digest): Path<St
 /// first byte is sent.
 pub async fn get_blob(State(node): State<Arc<NodeState>>, Path(digest): Path<String>) -> Result<Response, ApiError> {
     let digest = parse_digest(&digest)?;
-    let (file, size) = blocking(&node, move |store| store.open_blob(&digest)).await?;
-    let stream = ReaderStream::new(tokio::fs::File::from_std(file));
+    let (file, size) = node.blocking(move |store| store.open_blob(&digest)).await?;
+    let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), STREAM_CHUNK);
     let headers =
         [(header::CONTENT_TYPE, "application/octet-stream".to_owned()), (header::CONTENT_LENGTH, size.to_string())];
     Ok((headers, Body::from_stream(stream)).into_response())
@@ -151,7 +152,7 @@ pub async fn put_blob(
     // A body that breaks off is the client's doing: ConnectionAborted marks it so.
     let stream = body.into_data_stream().map_err(|e| std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e));
     let reader = SyncIoBridge::new(StreamReader::new(stream));
-    let written = blocking(&node, move |store| store.put_blob(&digest, size, reader)).await?;
+    let written = node.blocking(move |store| store.put_blob(&digest, size, reader)).await?;
     let status = match written {
         Written::Stored => StatusCode::CREATED,
         Written::AlreadyPresent => StatusCode::OK,
@@ -159,17 +160,7 @@ pub async fn put_blob(
     Ok((status, Json(BlobStored { digest, size })).into_response())
 }
 
-/// Runs a store operation on a blocking thread.
-async fn blocking<T, F>(node: &Arc<NodeState>, work: F) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-{
-    let node = Arc::clone(node);
-    tokio::task::spawn_blocking(move || work(&node.store)).await.map_err(ApiError::internal)?.map_err(ApiError::from)
-}
-
-fn checked_name(name: String) -> Result<String, ApiError> {
+pub(super) fn checked_name(name: String) -> Result<String, ApiError> {
     if is_valid_function_name(&name) {
         Ok(name)
     } else {
@@ -180,11 +171,11 @@ fn checked_name(name: String) -> Result<String, ApiError> {
     }
 }
 
-fn parse_version(text: &str) -> Result<semver::Version, ApiError> {
+pub(super) fn parse_version(text: &str) -> Result<semver::Version, ApiError> {
     text.parse().map_err(|e| ApiError::bad_request("invalid_version", format!("{text:?} is not a semver version: {e}")))
 }
 
-fn parse_digest(text: &str) -> Result<Sha256Digest, ApiError> {
+pub(super) fn parse_digest(text: &str) -> Result<Sha256Digest, ApiError> {
     Sha256Digest::parse_prefixed(text).map_err(|e| ApiError::bad_request("invalid_digest", e.to_string()))
 }
 
