@@ -1,11 +1,13 @@
-//! A blocking HTTP client for a node's registry API (docs/REGISTRY.md "HTTP API"): what
-//! `wasmnn publish`, `pull`, `functions` and `yank` speak.
+//! A blocking HTTP client for a node's API (docs/REGISTRY.md "HTTP API", docs/HTTP.md):
+//! what `wasmnn publish`, `pull`, `functions`, `yank`, `invoke` and `verify` speak.
 //!
 //! Everything the client is handed by a node is checked before it is returned: signed
 //! manifests are parsed with [`SignedManifest::from_json`] (so their signatures verify) and
-//! must have the digest they were asked for or claimed to have, and blob bytes are hashed
-//! while they stream and must match their digest. Errors say which node, what request, and
-//! what the node answered ([`ClientError`]).
+//! must have the digest they were asked for or claimed to have, blob bytes are hashed
+//! while they stream and must match their digest, and a receipt fetched by id must have
+//! that id. (Receipt signatures are checked by the caller, with the runtime's receipt
+//! type.) Errors say which node, what request, and what the node answered
+//! ([`ClientError`]).
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -18,8 +20,10 @@ use ureq::{Agent, Body, SendBody};
 
 use crate::Sha256Digest;
 use crate::api::{self, ErrorBody, FunctionDetail, FunctionList, FunctionSummary, HealthReport};
+use crate::canonical::to_canonical_json;
 use crate::handler::is_valid_function_name;
 use crate::manifest::{SignedManifest, SignedYank};
+use crate::store::CallData;
 
 /// The largest JSON answer read (a function listing of a big node stays far below it).
 const MAX_JSON_BYTES: u64 = 64 << 20;
@@ -31,6 +35,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const AWAIT_100_TIMEOUT: Duration = Duration::from_secs(5);
 /// Size of the buffer blobs are streamed through.
 const CHUNK: usize = 1 << 16;
+/// The largest invocation output read (a node's calls are capped far below it: 16 MiB).
+const MAX_OUTPUT_BYTES: u64 = 1 << 30;
+/// The header carrying a call's signed receipt (base64 of its JSON).
+const RECEIPT_HEADER: &str = "wasmnn-receipt";
+/// The header carrying a call's receipt id (`sha256:<hex>`).
+const RECEIPT_ID_HEADER: &str = "wasmnn-receipt-id";
 
 /// A client for one node's registry API.
 #[derive(Clone)]
@@ -53,6 +63,32 @@ pub enum PostOutcome {
     /// The node lacks these blobs (`409 missing_blobs`): upload them with
     /// [`RegistryClient::put_blob`], then post the manifest again.
     Missing(Vec<Sha256Digest>),
+}
+
+/// Which version of a function an invocation runs, and with what seed
+/// ([`RegistryClient::invoke`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvokeQuery {
+    /// Run this version (`?version=`).
+    pub version: Option<semver::Version>,
+    /// Run exactly this manifest (`?digest=`); it must be a version of the function.
+    pub digest: Option<Sha256Digest>,
+    /// The seed of the guest's random numbers (`?seed=`); the node's default is 0.
+    pub seed: Option<u64>,
+}
+
+/// What a successful invocation answered ([`RegistryClient::invoke`]). The receipt is
+/// returned as sent: the caller parses it and checks its signature and digests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoked {
+    /// The output bytes: the emitted chunks, then the returned bytes.
+    pub output: Vec<u8>,
+    /// The output's content type (from the manifest's `output`), if the node sent one.
+    pub content_type: Option<String>,
+    /// The `wasmnn-receipt` header: base64 of the signed receipt JSON.
+    pub receipt_header: String,
+    /// The `wasmnn-receipt-id` header: `sha256:<hex>`.
+    pub receipt_id: String,
 }
 
 /// Errors talking to a node. Each names the node or the request, so that the message alone
@@ -453,6 +489,117 @@ impl RegistryClient {
             return Err(self.refusal("POST", &url, &mut response));
         }
         Ok(())
+    }
+
+    /// `POST /v1/functions/{name}/invoke[?version=|?digest=][&seed=]`: runs the function
+    /// on `input` and returns its output with the receipt headers (unchecked: parse them
+    /// with the runtime's `SignedReceipt::from_header`).
+    ///
+    /// # Errors
+    /// [`ClientError::BadName`] for an impossible name; [`ClientError::Api`] for a refusal
+    /// or a failed call (`unknown_function`, `handler_error`, `out_of_fuel`, `queue_full`,
+    /// …); [`ClientError::Protocol`] for a `200` without the receipt headers or an output
+    /// over 1 GiB; transport errors.
+    pub fn invoke(&self, name: &str, query: &InvokeQuery, input: &[u8]) -> Result<Invoked, ClientError> {
+        check_name(name)?;
+        let url = self.endpoint(&format!("/v1/functions/{name}/invoke"));
+        let mut request = self.agent.post(&url).content_type("application/octet-stream");
+        if let Some(version) = &query.version {
+            request = request.query("version", version.to_string());
+        }
+        if let Some(digest) = &query.digest {
+            request = request.query("digest", digest.prefixed());
+        }
+        if let Some(seed) = query.seed {
+            request = request.query("seed", seed.to_string());
+        }
+        let mut response = self.send("POST", &url, request.send(input))?;
+        if response.status().as_u16() != 200 {
+            return Err(self.refusal("POST", &url, &mut response));
+        }
+        let header =
+            |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned());
+        let missing = |what: &str| self.protocol(format!("answered POST {url} with 200 but no {what} header"));
+        let receipt_header = header(RECEIPT_HEADER).ok_or_else(|| missing(RECEIPT_HEADER))?;
+        let receipt_id = header(RECEIPT_ID_HEADER).ok_or_else(|| missing(RECEIPT_ID_HEADER))?;
+        let content_type = header(header::CONTENT_TYPE.as_str());
+        let output = read_limited(&mut response, MAX_OUTPUT_BYTES).map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(limit) => {
+                self.protocol(format!("answered POST {url} with an output over {limit} bytes"))
+            }
+            e => self.transport("POST", &url, e),
+        })?;
+        Ok(Invoked { output, content_type, receipt_header, receipt_id })
+    }
+
+    /// `GET /v1/receipts/sha256:<hex>`: the signed receipt JSON recorded under `id`, as
+    /// the node sent it, checked only in that its receipt has the id `id` (the sha256 of
+    /// its canonical JSON); the caller checks the signature.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with `unknown_receipt` (never recorded there, or past its
+    /// retention); [`ClientError::Protocol`] if the answer is not a receipt envelope or its
+    /// receipt has another id; transport errors.
+    pub fn receipt(&self, id: &Sha256Digest) -> Result<Vec<u8>, ClientError> {
+        let url = self.endpoint(&format!("/v1/receipts/{}", id.prefixed()));
+        let mut response = self.send("GET", &url, self.agent.get(&url).call())?;
+        if response.status().as_u16() != 200 {
+            return Err(self.refusal("GET", &url, &mut response));
+        }
+        let body = self.read_json_body("GET", &url, &mut response)?;
+        let envelope: serde_json::Value = self.parse_json("GET", &url, &body)?;
+        let receipt = envelope
+            .get("receipt")
+            .ok_or_else(|| self.protocol(format!("answered GET {url} with JSON that is not a signed receipt")))?;
+        let canonical = to_canonical_json(receipt)
+            .map_err(|e| self.protocol(format!("answered GET {url} with a receipt that has no canonical form: {e}")))?;
+        let actual = Sha256Digest::of_bytes(&canonical);
+        if actual != *id {
+            return Err(self.protocol(format!("was asked for receipt {id:?} and sent receipt {actual:?}")));
+        }
+        Ok(body)
+    }
+
+    /// `GET /v1/receipts/sha256:<hex>/input` or `/output`: streams the recorded input or
+    /// output bytes of the call `id` into `writer`; returns how many there were. The bytes
+    /// are not checked here: hash them and compare with the receipt's digest.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with `unknown_receipt` or `blob_corrupt`;
+    /// [`ClientError::Protocol`] if fewer or more bytes arrive than the node announced;
+    /// [`ClientError::Local`] if `writer` fails; transport errors.
+    pub fn call_data(&self, id: &Sha256Digest, which: CallData, mut writer: impl Write) -> Result<u64, ClientError> {
+        let part = match which {
+            CallData::Input => "input",
+            CallData::Output => "output",
+        };
+        let url = self.endpoint(&format!("/v1/receipts/{}/{part}", id.prefixed()));
+        let mut response = self.send("GET", &url, self.agent.get(&url).call())?;
+        if response.status().as_u16() != 200 {
+            return Err(self.refusal("GET", &url, &mut response));
+        }
+        let announced = content_length(&response);
+        let mut reader = response.body_mut().as_reader();
+        let local = |cause| ClientError::Local { what: format!("writing the {part} of receipt {id:?}"), cause };
+        let mut buf = vec![0u8; CHUNK];
+        let mut received = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.transport("GET", &url, ureq::Error::Io(e))),
+            };
+            writer.write_all(&buf[..n]).map_err(local)?;
+            received += n as u64;
+        }
+        writer.flush().map_err(local)?;
+        if let Some(announced) = announced.filter(|&a| a != received) {
+            return Err(self.protocol(format!(
+                "announced {announced} bytes for the {part} of receipt {id:?} but sent {received}"
+            )));
+        }
+        Ok(received)
     }
 
     /// `base + path`.
@@ -890,5 +1037,87 @@ mod tests {
         assert_eq!(error.code(), Some("unknown_function"), "{error}");
         let (head, _) = server.join().unwrap();
         assert!(head.starts_with("get /v1/functions/f?version=1.0.0-rc.1%2bbuild.5 http/1.1"), "{head}");
+    }
+
+    #[test]
+    fn invocations_send_the_query_and_return_the_receipt_headers() {
+        let response = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nwasmnn-receipt: e30=\r\n\
+                        wasmnn-receipt-id: sha256:00\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+        let (url, server) = serve_once(response.to_owned());
+        let client = RegistryClient::new(&url).unwrap();
+        let digest = Sha256Digest::of_bytes(b"manifest");
+        let query = InvokeQuery { version: None, digest: Some(digest), seed: Some(7) };
+        let invoked = client.invoke("probe", &query, b"echo hi").unwrap();
+        assert_eq!(invoked.output, b"{}");
+        assert_eq!(invoked.content_type.as_deref(), Some("application/json"));
+        assert_eq!((invoked.receipt_header.as_str(), invoked.receipt_id.as_str()), ("e30=", "sha256:00"));
+        let (head, body) = server.join().unwrap();
+        let expected = format!("post /v1/functions/probe/invoke?digest={}&seed=7 http/1.1", digest.prefixed());
+        assert!(head.starts_with(&expected.to_ascii_lowercase()), "{head}");
+        assert_eq!(body, b"echo hi");
+
+        let (url, server) = serve_once(answer("200 OK", "text/plain", "out"));
+        let client = RegistryClient::new(&url).unwrap();
+        let error = client.invoke("probe", &InvokeQuery::default(), b"").unwrap_err();
+        assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
+        assert!(error.to_string().contains("no wasmnn-receipt header"), "{error}");
+        server.join().unwrap();
+
+        let body = serde_json::to_string(&ErrorBody::new(422, "handler_error", "no such command")).unwrap();
+        let (url, server) = serve_once(answer("422 Unprocessable Entity", "application/json", &body));
+        let client = RegistryClient::new(&url).unwrap();
+        let error = client.invoke("probe", &InvokeQuery::default(), b"x").unwrap_err();
+        assert_eq!((error.status(), error.code()), (Some(422), Some("handler_error")), "{error}");
+        server.join().unwrap();
+        assert!(matches!(client.invoke("Probe", &InvokeQuery::default(), b""), Err(ClientError::BadName(_))));
+    }
+
+    #[test]
+    fn receipts_must_have_the_id_asked_for() {
+        let receipt = r#"{"b":2,"a":"x"}"#;
+        let json = format!(r#"{{"receipt":{receipt},"signature":"c2ln"}}"#);
+        let id = Sha256Digest::of_bytes(br#"{"a":"x","b":2}"#);
+        let (url, server) = serve_once(answer("200 OK", "application/json", &json));
+        let client = RegistryClient::new(&url).unwrap();
+        assert_eq!(client.receipt(&id).unwrap(), json.as_bytes());
+        let (head, _) = server.join().unwrap();
+        assert!(head.starts_with(&format!("get /v1/receipts/{} http/1.1", id.prefixed())), "{head}");
+
+        let (url, server) = serve_once(answer("200 OK", "application/json", &json));
+        let client = RegistryClient::new(&url).unwrap();
+        let other = Sha256Digest::of_bytes(b"other");
+        let error = client.receipt(&other).unwrap_err();
+        assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
+        assert!(error.to_string().contains(&format!("was asked for receipt {other:?}")), "{error}");
+        server.join().unwrap();
+
+        let (url, server) = serve_once(answer("200 OK", "application/json", "[1]"));
+        let error = RegistryClient::new(&url).unwrap().receipt(&id).unwrap_err();
+        assert!(error.to_string().contains("not a signed receipt"), "{error}");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn call_data_streams_and_checks_the_announced_length() {
+        let id = Sha256Digest::of_bytes(b"receipt");
+        let (url, server) = serve_once(answer("200 OK", "application/octet-stream", "input bytes"));
+        let mut out = Vec::new();
+        let n = RegistryClient::new(&url).unwrap().call_data(&id, CallData::Input, &mut out).unwrap();
+        assert_eq!((n, out.as_slice()), (11, &b"input bytes"[..]));
+        let (head, _) = server.join().unwrap();
+        assert!(head.starts_with(&format!("get /v1/receipts/{}/input http/1.1", id.prefixed())), "{head}");
+
+        let short = "HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\nabc";
+        let (url, server) = serve_once(short.to_owned());
+        let error = RegistryClient::new(&url).unwrap().call_data(&id, CallData::Output, io::sink()).unwrap_err();
+        assert!(matches!(error, ClientError::Transport { .. } | ClientError::Protocol(_)), "{error:?}");
+        let (head, _) = server.join().unwrap();
+        assert!(head.starts_with(&format!("get /v1/receipts/{}/output", id.prefixed())), "{head}");
+
+        let body = serde_json::to_string(&ErrorBody::new(404, "unknown_receipt", "no call record")).unwrap();
+        let (url, server) = serve_once(answer("404 Not Found", "application/json", &body));
+        let error = RegistryClient::new(&url).unwrap().call_data(&id, CallData::Input, io::sink()).unwrap_err();
+        assert_eq!(error.code(), Some("unknown_receipt"), "{error}");
+        server.join().unwrap();
     }
 }

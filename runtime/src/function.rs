@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::handler::{HandlerConfig, LimitDefaults, ModelEncoding, ModelLocation};
+use wasmnn_registry::manifest::SignedManifest;
 use wasmnn_registry::models::{FetchError, FetchEvent, ModelCache};
+use wasmnn_registry::store::{Store, StoreError};
 
 use crate::compile::PreparedComponent;
+use crate::invoke::{InvokeError, Runtime};
 use crate::limits::Limits;
 
 /// A model file the function may load: what `load-by-name` resolves to.
@@ -58,6 +61,17 @@ pub enum FunctionError {
     },
 }
 
+/// Errors turning a published manifest into a [`Function`] ([`Function::from_store`]).
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionLoadError {
+    /// A blob is missing or corrupt, or the store cannot be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The component does not compile (or does not fit the handler world).
+    #[error("the function's component: {0}")]
+    Compile(InvokeError),
+}
+
 /// A handler component with its models, ready to invoke.
 #[derive(Clone)]
 pub struct Function {
@@ -77,6 +91,34 @@ impl Function {
         limits: LimitDefaults,
     ) -> Self {
         Function { name: name.into(), component, models: Arc::new(models), limits }
+    }
+
+    /// The function a published manifest describes, from the blobs in `store`: the
+    /// component is read (verified against its digest) and prepared on `runtime` (from its
+    /// compile cache when it has it), and each model's load-by-name key is mapped to its
+    /// blob file (whose digest is checked again when the graph loads). This is how a node
+    /// loads a function, and how `wasmnn verify` loads it to re-run a call.
+    ///
+    /// # Errors
+    /// [`FunctionLoadError::Store`] when a blob is missing or corrupt (or cannot be read);
+    /// [`FunctionLoadError::Compile`] when the component does not compile.
+    pub fn from_store(
+        signed: &SignedManifest,
+        store: &Store,
+        runtime: &Runtime,
+    ) -> Result<Function, FunctionLoadError> {
+        let manifest = signed.manifest();
+        let (mut file, _) = store.open_blob(&manifest.component.digest)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes)
+            .map_err(|e| StoreError::Blob(wasmnn_registry::blobs::BlobError::Io(e)))?;
+        let component = runtime.prepare(&bytes).map_err(FunctionLoadError::Compile)?;
+        let mut models = HashMap::new();
+        for model in &manifest.models {
+            let path = store.blob_file(&model.digest)?;
+            models.insert(model.name.clone(), ModelFile { encoding: model.encoding, sha256: model.digest, path });
+        }
+        Ok(Function::new(manifest.name.clone(), component, models, manifest.limits))
     }
 
     /// The function name.

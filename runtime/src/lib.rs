@@ -25,6 +25,6 @@ mod wasi;
 
 pub use backend::{Backend, BackendError, ResolvedBackend, open_tested_gpu};
 pub use compile::PreparedComponent;
-pub use function::{Function, FunctionError, ModelFile, model_file_override, resolve_models};
+pub use function::{Function, FunctionError, FunctionLoadError, ModelFile, model_file_override, resolve_models};
 pub use invoke::{InvokeError, Outcome, Runtime, RuntimeError, Timings};
 pub use limits::Limits;

@@ -130,4 +130,22 @@ fn bad_calls_get_json_errors_and_no_receipt_and_the_node_keeps_serving() {
     let ok = invoke(&node, "/v1/functions/probe/invoke", b"echo still here");
     checked_receipt(&ok, b"echo still here");
     assert_eq!(ok.body, b"still here");
+
+    let metrics = node.request("GET", "/metrics", &[], b"");
+    let text = String::from_utf8(metrics.body).unwrap();
+    for line in [
+        r#"wasmnn_calls_total{function="probe",status="ok"} 2"#,
+        r#"wasmnn_calls_total{function="probe",status="handler_error"} 2"#,
+        r#"wasmnn_calls_total{function="probe",status="deadline_exceeded"} 1"#,
+        r#"wasmnn_calls_total{function="probe",status="queue_full"} 1"#,
+        r#"wasmnn_calls_total{function="-",status="unknown_function"} 1"#,
+        r#"wasmnn_call_duration_seconds_count{function="probe"} "#,
+        r#"wasmnn_executor_calls_total{backend="cpu"} 2"#,
+        r#"wasmnn_backend{backend="cpu"} 1"#,
+        r#"wasmnn_function_cache_lookups_total{result="miss"} 1"#,
+        "wasmnn_queue_depth 0",
+        "wasmnn_calls_in_flight 0",
+    ] {
+        assert!(text.contains(line), "/metrics lacks {line:?}:\n{text}");
+    }
 }

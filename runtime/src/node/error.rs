@@ -33,6 +33,11 @@ impl ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message.to_string())
     }
 
+    /// The stable error code.
+    pub fn code(&self) -> &str {
+        &self.body.error.code
+    }
+
     /// This error with a `retry-after` header (seconds).
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);

@@ -1,6 +1,7 @@
 //! The node's loaded functions: each published manifest turned once into a [`Function`]
-//! (its component compiled — or read from the on-disk compile cache — and its models
-//! pointed at their blob files), then reused by every call naming that digest.
+//! ([`Function::from_store`]: its component compiled — or read from the on-disk compile
+//! cache — and its models pointed at their blob files), then reused by every call naming
+//! that digest.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -10,7 +11,7 @@ use wasmnn_registry::manifest::SignedManifest;
 use wasmnn_registry::store::Store;
 
 use super::error::ApiError;
-use crate::{Function, ModelFile, Runtime};
+use crate::{Function, FunctionLoadError, Runtime};
 
 /// Functions by manifest digest.
 #[derive(Default)]
@@ -19,8 +20,8 @@ pub struct FunctionCache {
 }
 
 impl FunctionCache {
-    /// The function of `manifest`, loaded on first use. Two first calls at once may both
-    /// load it; one result is kept.
+    /// The function of `manifest`, loaded on first use, and whether it was already loaded.
+    /// Two first calls at once may both load it; one result is kept.
     ///
     /// # Errors
     /// A blob is missing or corrupt, or the component does not compile.
@@ -29,12 +30,12 @@ impl FunctionCache {
         manifest: &SignedManifest,
         store: &Store,
         runtime: &Runtime,
-    ) -> Result<Function, ApiError> {
+    ) -> Result<(Function, bool), ApiError> {
         if let Some(function) = self.lock().get(&manifest.digest()) {
-            return Ok(function.clone());
+            return Ok((function.clone(), true));
         }
         let function = load(manifest, store, runtime)?;
-        Ok(self.lock().entry(manifest.digest()).or_insert(function).clone())
+        Ok((self.lock().entry(manifest.digest()).or_insert(function).clone(), false))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Sha256Digest, Function>> {
@@ -42,21 +43,18 @@ impl FunctionCache {
     }
 }
 
-/// Reads the component (verified against its digest), prepares it, and maps each model's
-/// load-by-name key to its blob file (its digest is checked again when the graph loads).
+/// Loads the function ([`Function::from_store`]) and logs it; store errors answer as
+/// they do everywhere, a component that does not compile is `422` with its code.
 fn load(signed: &SignedManifest, store: &Store, runtime: &Runtime) -> Result<Function, ApiError> {
-    let manifest = signed.manifest();
-    let (mut file, _) = store.open_blob(&manifest.component.digest)?;
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(ApiError::internal)?;
-    let component = runtime.prepare(&bytes).map_err(|e| {
-        ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.code(), format!("the function's component: {e}"))
+    let function = Function::from_store(signed, store, runtime).map_err(|error| match error {
+        FunctionLoadError::Store(e) => ApiError::from(e),
+        FunctionLoadError::Compile(e) => ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            e.code(),
+            format!("the function's component: {e}"),
+        ),
     })?;
-    let mut models = HashMap::new();
-    for model in &manifest.models {
-        let path = store.blob_file(&model.digest)?;
-        models.insert(model.name.clone(), ModelFile { encoding: model.encoding, sha256: model.digest, path });
-    }
+    let manifest = signed.manifest();
     tracing::info!(function = %manifest.name, version = %manifest.version, digest = %signed.digest().prefixed(), "loaded");
-    Ok(Function::new(manifest.name.clone(), component, models, manifest.limits))
+    Ok(function)
 }

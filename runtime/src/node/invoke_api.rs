@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -16,6 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio_util::io::ReaderStream;
+use tracing::Instrument;
 use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::manifest::SignedManifest;
 use wasmnn_registry::store::{CallData, StoreError};
@@ -35,13 +36,45 @@ pub struct InvokeQuery {
     seed: Option<String>,
 }
 
-/// `POST /v1/functions/{name}/invoke[?version=V|?digest=D][&seed=N]`.
+/// `POST /v1/functions/{name}/invoke[?version=V|?digest=D][&seed=N]`. Each call gets a
+/// tracing span and is counted in `/metrics`.
 pub async fn invoke(
     State(node): State<Arc<NodeState>>,
     Path(name): Path<String>,
     query: Result<Query<InvokeQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let span = tracing::info_span!("call", function = %name, receipt = tracing::field::Empty);
+    let result = call(&node, name.clone(), query, body).instrument(span.clone()).await;
+    match &result {
+        Ok((_, receipt, _)) => {
+            span.record("receipt", receipt.id().prefixed());
+            let stated = receipt.receipt();
+            node.metrics.call(&name, "ok", started.elapsed(), Some((stated.fuel, stated.ops, &stated.backend)));
+        }
+        Err(error) => {
+            // Names that resolve to nothing are not labels: they would grow without bound.
+            let known = !matches!(error.code(), "unknown_function" | "invalid_name");
+            node.metrics.call(if known { &name } else { "-" }, error.code(), started.elapsed(), None);
+        }
+    }
+    let (output, receipt, content_type) = result?;
+    let mut response = (StatusCode::OK, output).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header_value(&content_type)?);
+    headers.insert("wasmnn-receipt-id", header_value(&receipt.id().prefixed())?);
+    headers.insert("wasmnn-receipt", header_value(&receipt.to_header())?);
+    Ok(response)
+}
+
+/// Admits, resolves and runs one call: its output, receipt and content type.
+async fn call(
+    node: &Arc<NodeState>,
+    name: String,
+    query: Result<Query<InvokeQuery>, axum::extract::rejection::QueryRejection>,
+    body: Body,
+) -> Result<(Vec<u8>, SignedReceipt, String), ApiError> {
     let name = checked_name(name)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let seed = parse_seed(query.seed.as_deref())?;
@@ -55,27 +88,24 @@ pub async fn invoke(
     };
     let input = read_body(body, node.config.max_input_bytes).await?;
 
-    let resolver = Arc::clone(&node);
+    let resolver = Arc::clone(node);
     let manifest = tokio::task::spawn_blocking(move || resolver.manifest_for(&name, version.as_ref(), digest))
         .await
         .map_err(ApiError::internal)??;
     let worker = Arc::clone(&node.workers).acquire_owned().await.map_err(ApiError::internal)?;
     let cancel = CancelOnDrop::default();
     let flag = Arc::clone(&cancel.0);
-    let runner = Arc::clone(&node);
+    let runner = Arc::clone(node);
     let content_type = manifest.manifest().output.clone();
+    let span = tracing::Span::current();
     let call = tokio::task::spawn_blocking(move || {
         let _slots = (admitted, worker);
+        let _entered = span.enter();
         runner.run_call(&manifest, &input, seed, flag)
     });
     let (output, receipt) = call.await.map_err(ApiError::internal)??;
     drop(cancel);
-    let mut response = (StatusCode::OK, output).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, header_value(&content_type)?);
-    headers.insert("wasmnn-receipt-id", header_value(&receipt.id().prefixed())?);
-    headers.insert("wasmnn-receipt", header_value(&receipt.to_header())?);
-    Ok(response)
+    Ok((output, receipt, content_type))
 }
 
 /// `GET /v1/receipts/{id}`: a recorded signed receipt.
@@ -136,7 +166,8 @@ impl NodeState {
         seed: u64,
         cancel: Arc<AtomicBool>,
     ) -> Result<(Vec<u8>, SignedReceipt), ApiError> {
-        let function = self.functions.get_or_load(manifest, &self.store, &self.runtime)?;
+        let (function, cached) = self.functions.get_or_load(manifest, &self.store, &self.runtime)?;
+        self.metrics.cache_lookup(cached);
         let limits = self.config.cap(function.default_limits());
         let outcome = self.runtime.invoke(&function, input, seed, &limits, Some(cancel)).map_err(invoke_error)?;
         let output = outcome.full_output();

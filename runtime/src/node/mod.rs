@@ -7,6 +7,7 @@
 mod error;
 mod functions;
 mod invoke_api;
+mod metrics;
 mod registry_api;
 
 use std::future::Future;
@@ -16,7 +17,8 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
@@ -79,13 +81,16 @@ pub struct NodeState {
     functions: FunctionCache,
     admission: Arc<Semaphore>,
     workers: Arc<Semaphore>,
+    metrics: metrics::Metrics,
 }
 
 impl NodeState {
     /// A node serving `store`, running calls on `runtime`, signing receipts with `key`.
     pub fn new(store: Store, runtime: Runtime, key: SecretKey, config: NodeConfig) -> Self {
         let workers = config.workers.max(1);
+        let metrics = metrics::Metrics::new(runtime.backend().name());
         NodeState {
+            metrics,
             store,
             runtime,
             key,
@@ -114,6 +119,7 @@ impl NodeState {
 pub fn router(state: Arc<NodeState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/v1/functions", get(registry_api::list_functions))
         .route("/v1/functions/{name}", get(registry_api::describe_function))
         .route("/v1/functions/{name}/yank", post(registry_api::yank))
@@ -197,6 +203,15 @@ async fn healthz(State(node): State<Arc<NodeState>>) -> Result<Json<HealthReport
         backend_report: node.config.backend_report.clone(),
         node_key: node.key.public(),
     }))
+}
+
+/// `GET /metrics`: Prometheus text.
+async fn metrics(State(node): State<Arc<NodeState>>) -> Result<Response, ApiError> {
+    let workers = node.config.workers.max(1);
+    let admitted = workers + node.config.queue - node.admission.available_permits();
+    let running = workers - node.workers.available_permits();
+    let text = node.metrics.encode(running, admitted.saturating_sub(running)).map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }
 
 /// Reads a whole request body of at most `limit` bytes.
