@@ -101,7 +101,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Publishes `signed` into the data dir `dir`, downloading the blobs it lacks from `source`.
-fn pull_into_store(source: &RegistryClient, signed: &SignedManifest, dir: &Path) -> anyhow::Result<PushReport> {
+pub(crate) fn pull_into_store(
+    source: &RegistryClient,
+    signed: &SignedManifest,
+    dir: &Path,
+) -> anyhow::Result<PushReport> {
     let store =
         Store::open(dir, Policy::default()).with_context(|| format!("cannot open data dir {}", dir.display()))?;
     let manifest = signed.manifest();
