@@ -18,8 +18,8 @@ use clap::{ArgAction, Parser, Subcommand};
 use wasmnn_runtime::Backend;
 
 use crate::commands::{
-    Globals, build, functions, gc, keygen, model_inspect, model_run, models_fetch, models_list, new, publish, pull,
-    run, selftest, serve, yank,
+    Globals, build, demo, functions, gc, invoke, keygen, model_inspect, model_run, models_fetch, models_list, new,
+    publish, pull, run, selftest, serve, verify, yank,
 };
 
 /// Verifiable, sandboxed inference functions.
@@ -62,6 +62,9 @@ enum Command {
     /// Check the GPU: run every op family's canary cases on the adapter and compare them bit
     /// for bit with the CPU reference.
     Selftest,
+    /// The main job in one command: build the example handlers, publish them into the
+    /// node's registry under the data dir, and serve them (prints curl lines to try).
+    Demo(demo::Args),
     /// Run a node: the registry under a data dir and the HTTP API (docs/REGISTRY.md).
     Serve(serve::Args),
     /// Make an ed25519 key: a publisher key (the default), or with --node a node's key.
@@ -76,6 +79,12 @@ enum Command {
     Functions(functions::Args),
     /// Yank a version (hide it from resolution by name), or un-yank it with --undo.
     Yank(yank::Args),
+    /// Run a published function on a node: the output goes to stdout once its signed
+    /// receipt checks out, a summary to stderr.
+    Invoke(invoke::Args),
+    /// Re-execute the call a receipt describes (on --backend) and say whether its output,
+    /// fuel and op count match; exit 1 on a mismatch.
+    Verify(verify::Args),
     /// Remove a data dir's unreferenced blobs and expired pending manifests (node stopped).
     Gc(gc::Args),
 }
@@ -133,11 +142,14 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&args, &globals),
         Command::Selftest => selftest::run(&globals),
         Command::Serve(args) => serve::run(&args, &globals),
+        Command::Demo(args) => demo::run(&args, &globals),
         Command::Keygen(args) => keygen::run(&args),
         Command::Publish(args) => publish::run(&args, &globals),
         Command::Pull(args) => pull::run(&args),
         Command::Functions(args) => functions::run(&args),
         Command::Yank(args) => yank::run(&args),
+        Command::Invoke(args) => invoke::run(&args),
+        Command::Verify(args) => verify::run(&args, &globals),
         Command::Gc(args) => gc::run(&args),
     }
 }

@@ -2,8 +2,10 @@
 //! resolution of a model argument to a file.
 
 pub mod build;
+pub mod demo;
 pub mod functions;
 pub mod gc;
+pub mod invoke;
 pub mod keygen;
 pub mod model_inspect;
 pub mod model_run;
@@ -15,6 +17,7 @@ pub mod pull;
 pub mod run;
 pub mod selftest;
 pub mod serve;
+pub mod verify;
 pub mod yank;
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@ use wasmnn_registry::client::{PostOutcome, RegistryClient};
 use wasmnn_registry::handler::HandlerConfig;
 use wasmnn_registry::keys::{KeyError, PUBLISHER_KEY_FILE, SecretKey, default_key_path};
 use wasmnn_registry::manifest::{BlobRef, Manifest, SignedManifest};
+use wasmnn_registry::store::{Publish, Store};
 
 use crate::commands::{Globals, build, run};
 
@@ -44,34 +45,52 @@ pub struct Args {
 pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let client = RegistryClient::new(&args.registry)?;
     let key = read_publisher_key(args.key.as_deref())?;
-    let config = HandlerConfig::read_dir(&args.dir)?;
-    let component_path = build::build(&args.dir, !args.debug)?;
-    let models = run::models(Some(&config), Some(&args.dir), &[], globals)?;
-
-    let mut files = HashMap::new();
-    let component = file_blob(&component_path)?;
-    files.insert(component.digest, component_path);
-    let mut model_sizes = Vec::with_capacity(config.models.len());
-    for decl in &config.models {
-        let file = models.get(&decl.name).with_context(|| format!("model {:?} was not resolved", decl.name))?;
-        let size = std::fs::metadata(&file.path)
-            .with_context(|| format!("cannot read model {:?} at {}", decl.name, file.path.display()))?
-            .len();
-        model_sizes.push(size);
-        files.insert(decl.sha256, file.path.clone());
-    }
-    let manifest =
-        Manifest::from_handler(&config, component, &model_sizes, key.public(), wasmnn_host_gpu::SPEC_VERSION)
-            .context("cannot make the manifest")?;
-    let signed = manifest.sign(&key).context("cannot sign the manifest")?;
-
-    let report = push(&client, &signed, |blob, _label| {
-        let path = files.get(&blob.digest).with_context(|| format!("no local file for blob {:?}", blob.digest))?;
-        open_exact(path, blob.size)
-    })?;
-    println!("{}", signed.digest().prefixed());
-    eprintln!("{}", report.summary(&signed, client.url()));
+    let local = LocalFunction::build(&args.dir, &key, !args.debug, globals)?;
+    let report = push(&client, &local.signed, |blob, _label| local.open(blob))?;
+    println!("{}", local.signed.digest().prefixed());
+    eprintln!("{}", report.summary(&local.signed, client.url()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A handler crate built and signed for publishing: its signed manifest and the local
+/// files of its blobs.
+pub(crate) struct LocalFunction {
+    /// The signed manifest.
+    pub signed: SignedManifest,
+    files: HashMap<Sha256Digest, PathBuf>,
+}
+
+impl LocalFunction {
+    /// Builds the crate at `dir` (release unless `release` is false), resolves its models,
+    /// hashes everything and signs the manifest with `key`.
+    pub(crate) fn build(dir: &Path, key: &SecretKey, release: bool, globals: &Globals) -> anyhow::Result<Self> {
+        let config = HandlerConfig::read_dir(dir)?;
+        let component_path = build::build(dir, release)?;
+        let models = run::models(Some(&config), Some(dir), &[], globals)?;
+        let mut files = HashMap::new();
+        let component = file_blob(&component_path)?;
+        files.insert(component.digest, component_path);
+        let mut model_sizes = Vec::with_capacity(config.models.len());
+        for decl in &config.models {
+            let file = models.get(&decl.name).with_context(|| format!("model {:?} was not resolved", decl.name))?;
+            let size = std::fs::metadata(&file.path)
+                .with_context(|| format!("cannot read model {:?} at {}", decl.name, file.path.display()))?
+                .len();
+            model_sizes.push(size);
+            files.insert(decl.sha256, file.path.clone());
+        }
+        let manifest =
+            Manifest::from_handler(&config, component, &model_sizes, key.public(), wasmnn_host_gpu::SPEC_VERSION)
+                .context("cannot make the manifest")?;
+        let signed = manifest.sign(key).context("cannot sign the manifest")?;
+        Ok(LocalFunction { signed, files })
+    }
+
+    /// Opens the local file of `blob` for upload.
+    pub(crate) fn open(&self, blob: &BlobRef) -> anyhow::Result<Box<dyn Read>> {
+        let path = self.files.get(&blob.digest).with_context(|| format!("no local file for blob {:?}", blob.digest))?;
+        open_exact(path, blob.size)
+    }
 }
 
 /// Reads the publisher key from `path`, or from the default location; a missing default
@@ -188,6 +207,49 @@ pub(crate) fn push(
         PostOutcome::Missing(still) => {
             let list = still.iter().map(Sha256Digest::prefixed).collect::<Vec<_>>().join(", ");
             bail!("node {} still lacks blobs after they were uploaded: {list}", client.url())
+        }
+    }
+}
+
+/// Publishes `signed` into `store` the way [`push`] does on a node: stores each blob
+/// the store lacks (or has quarantined), read from `open(blob, label)`.
+pub(crate) fn push_into_store(
+    store: &Store,
+    signed: &SignedManifest,
+    mut open: impl FnMut(&BlobRef, &str) -> anyhow::Result<Box<dyn Read>>,
+) -> anyhow::Result<PushReport> {
+    let manifest = signed.manifest();
+    let (created, missing) = match store.publish(signed)? {
+        Publish::Missing(missing) => (true, missing),
+        // Already published: restore any blob quarantined since (its copy went bad).
+        Publish::Published { .. } => {
+            let mut lost = Vec::new();
+            for blob in manifest.blobs() {
+                if store.blob_size(&blob.digest)?.is_none() {
+                    lost.push(blob);
+                }
+            }
+            (false, lost)
+        }
+    };
+    let mut report = PushReport { created, uploaded: 0, bytes: 0 };
+    if missing.is_empty() {
+        return Ok(report);
+    }
+    for blob in &missing {
+        let label = blob_label(manifest, &blob.digest);
+        let reader = open(blob, &label)?;
+        store
+            .put_blob(&blob.digest, blob.size, reader)
+            .with_context(|| format!("cannot store {label} ({:?})", blob.digest))?;
+        report.uploaded += 1;
+        report.bytes += blob.size;
+    }
+    match store.publish(signed)? {
+        Publish::Published { .. } => Ok(report),
+        Publish::Missing(still) => {
+            let list = still.iter().map(|b| b.digest.prefixed()).collect::<Vec<_>>().join(", ");
+            bail!("{} still lacks blobs after they were stored: {list}", store.dir().display())
         }
     }
 }

@@ -16,9 +16,9 @@ use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::client::RegistryClient;
 use wasmnn_registry::handler::is_valid_function_name;
 use wasmnn_registry::manifest::{BlobRef, SignedManifest};
-use wasmnn_registry::store::{Policy, Publish, Store};
+use wasmnn_registry::store::{Policy, Store};
 
-use crate::commands::publish::{PushReport, blob_label, byte_bar, push};
+use crate::commands::publish::{PushReport, byte_bar, push, push_into_store};
 
 /// Arguments of `pull`.
 #[derive(Debug, clap::Args)]
@@ -108,40 +108,10 @@ pub(crate) fn pull_into_store(
 ) -> anyhow::Result<PushReport> {
     let store =
         Store::open(dir, Policy::default()).with_context(|| format!("cannot open data dir {}", dir.display()))?;
-    let manifest = signed.manifest();
-    let (created, missing) = match store.publish(signed)? {
-        Publish::Missing(missing) => (true, missing),
-        // Already published: restore any blob quarantined since (its copy went bad).
-        Publish::Published { .. } => {
-            let mut lost = Vec::new();
-            for blob in manifest.blobs() {
-                if store.blob_size(&blob.digest)?.is_none() {
-                    lost.push(blob);
-                }
-            }
-            (false, lost)
-        }
-    };
-    let mut report = PushReport { created, uploaded: 0, bytes: 0 };
-    if missing.is_empty() {
-        return Ok(report);
-    }
-    for blob in &missing {
-        let label = blob_label(manifest, &blob.digest);
-        let file = download(source, blob, &label, Some(dir))?;
-        store
-            .put_blob(&blob.digest, blob.size, BufReader::new(file))
-            .with_context(|| format!("cannot store {label} ({:?})", blob.digest))?;
-        report.uploaded += 1;
-        report.bytes += blob.size;
-    }
-    match store.publish(signed)? {
-        Publish::Published { .. } => Ok(report),
-        Publish::Missing(still) => {
-            let list = still.iter().map(|b| b.digest.prefixed()).collect::<Vec<_>>().join(", ");
-            bail!("{} still lacks blobs after they were stored: {list}", dir.display())
-        }
-    }
+    push_into_store(&store, signed, |blob, label| {
+        let file = download(source, blob, label, Some(dir))?;
+        Ok(Box::new(BufReader::new(file)) as Box<dyn Read>)
+    })
 }
 
 /// Downloads `blob` from `source` into an anonymous temporary file (in `dir`, else the

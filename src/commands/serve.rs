@@ -76,18 +76,40 @@ pub struct Args {
 
 /// Opens the data dir, chooses the backend, and serves until Ctrl-C or SIGTERM.
 pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let data = match &args.data {
-        Some(dir) => dir.clone(),
-        None => default_data_dir()?,
-    };
-    let policy = Policy {
-        allowed_publishers: (!args.allow_publishers.is_empty())
-            .then(|| args.allow_publishers.iter().copied().collect::<BTreeSet<_>>()),
-        quota_bytes: args.quota_mib.map(|mib| mib.saturating_mul(1 << 20)),
-        max_blob_bytes: args.max_blob_mib.saturating_mul(1 << 20),
-        ..Policy::default()
-    };
-    let store = Store::open(&data, policy).with_context(|| format!("cannot open the data dir {}", data.display()))?;
+    serve(args, globals, |_| Ok(()))
+}
+
+impl Args {
+    /// The data dir: `--data`, else the default.
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.data {
+            Some(dir) => Ok(dir.clone()),
+            None => default_data_dir(),
+        }
+    }
+
+    /// What the node accepts, from the flags.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            allowed_publishers: (!self.allow_publishers.is_empty())
+                .then(|| self.allow_publishers.iter().copied().collect::<BTreeSet<_>>()),
+            quota_bytes: self.quota_mib.map(|mib| mib.saturating_mul(1 << 20)),
+            max_blob_bytes: self.max_blob_mib.saturating_mul(1 << 20),
+            ..Policy::default()
+        }
+    }
+}
+
+/// Serves as `run` does, calling `announce` with the node's URL once it listens (after
+/// the `listening` line on stdout).
+pub fn serve(
+    args: &Args,
+    globals: &Globals,
+    announce: impl FnOnce(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    let data = args.data_dir()?;
+    let store =
+        Store::open(&data, args.policy()).with_context(|| format!("cannot open the data dir {}", data.display()))?;
     let key = node_key(args.node_key.as_deref())?;
     let backend = globals.backend.resolve()?;
     let backend_report = match (&backend, globals.backend) {
@@ -115,6 +137,7 @@ pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         let mut stdout = std::io::stdout();
         writeln!(stdout, "wasmnn node listening on http://{address} (data {})", data.display())?;
         stdout.flush()?;
+        announce(&format!("http://{address}"))?;
         node::serve(listener, state, node::shutdown_signal()).await.context("the node failed")
     })?;
     Ok(ExitCode::SUCCESS)

@@ -149,3 +149,21 @@ fn bad_calls_get_json_errors_and_no_receipt_and_the_node_keeps_serving() {
         assert!(text.contains(line), "/metrics lacks {line:?}:\n{text}");
     }
 }
+
+#[test]
+fn the_demo_serves_the_example_handlers() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::demo(&dir.path().join("demo"));
+    let names: Vec<String> = node.client().functions().unwrap().into_iter().map(|f| f.name).collect();
+    assert_eq!(names, ["echo", "embeddings", "orientation"]);
+    let image = std::fs::read(fixture("orientation/image_1.png")).unwrap();
+    let turned = invoke(&node, "/v1/functions/orientation/invoke", &image);
+    checked_receipt(&turned, &image);
+    let sentences = br#"{"input": ["The cat sat on the mat.", "A feline rested on the rug."]}"#;
+    let embedded = invoke(&node, "/v1/functions/embeddings/invoke", sentences);
+    checked_receipt(&embedded, sentences);
+    let json: serde_json::Value = serde_json::from_slice(&embedded.body).unwrap();
+    assert_eq!(json["data"].as_array().map(Vec::len), Some(2), "{json}");
+    let echoed = invoke(&node, "/v1/functions/echo/invoke", b"hello, wasmnn");
+    assert_eq!(checked_receipt(&echoed, b"hello, wasmnn").receipt().output, Sha256Digest::of_bytes(b"hello, wasmnn"));
+}

@@ -10,3 +10,4 @@ mod models;
 mod node;
 mod registry;
 mod support;
+mod verify;

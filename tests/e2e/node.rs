@@ -31,9 +31,21 @@ impl Node {
     /// Like [`Node::start`], but a node that exits instead of listening (a `--backend gpu`
     /// with no adapter, say) is an `Err` with its log.
     pub fn try_start(data: &Path, extra: &[&str]) -> Result<Node, String> {
+        Node::spawn("serve", data, extra)
+    }
+
+    /// Starts `wasmnn demo` (the examples built without optimizations) the way
+    /// [`Node::start`] starts a node.
+    pub fn demo(data: &Path) -> Node {
+        Node::spawn("demo", data, &["--debug", "--backend", "cpu"])
+            .unwrap_or_else(|log| panic!("the demo did not start; its log:\n{log}"))
+    }
+
+    /// Runs `wasmnn <subcommand>` (`serve` or `demo`) on a free port over `data`.
+    fn spawn(subcommand: &str, data: &Path, extra: &[&str]) -> Result<Node, String> {
         let log = std::fs::File::create(data.with_extension("log")).expect("node log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasmnn"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args([subcommand, "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .arg("--node-key")
             .arg(data.with_extension("key"))
