@@ -8,6 +8,10 @@
 #[expect(dead_code, reason = "shared with the e2e tests, which use more of it")]
 mod support;
 
+#[path = "e2e/node.rs"]
+#[expect(dead_code, reason = "shared with the e2e tests, which use more of it")]
+mod node;
+
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 
@@ -16,6 +20,7 @@ use support::{examples_dir, fixture, load_model, read_npy, wasmnn};
 use wasmnn_host_gpu::conformance::first_difference;
 use wasmnn_host_gpu::gpu::{GpuContext, GpuModel};
 use wasmnn_host_gpu::{CpuExecutor, Graph, Tensor};
+use wasmnn_runtime::receipt::SignedReceipt;
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
@@ -25,6 +30,7 @@ fn main() -> ExitCode {
         "gpu/minilm_bit_identical",
         "gpu/cli_backend_gpu_writes_cpu_bytes",
         "gpu/handlers_same_bytes_and_fuel",
+        "gpu/two_nodes_agree",
     ];
     let trials = match GpuContext::new() {
         Ok(ctx) => {
@@ -35,6 +41,7 @@ fn main() -> ExitCode {
                 Trial::test(names[1], move || minilm(&b)),
                 Trial::test(names[2], cli_backend_gpu),
                 Trial::test(names[3], handlers_same_bytes_and_fuel),
+                Trial::test(names[4], two_nodes_agree),
             ]
         }
         Err(e) if required => {
@@ -138,6 +145,51 @@ fn handlers_same_bytes_and_fuel() -> Result<(), Failed> {
         if runs[0].1 != runs[1].1 {
             return Err(format!("{example}: fuel differs: cpu {} gpu {}", runs[0].1, runs[1].1).into());
         }
+    }
+    Ok(())
+}
+
+/// Node A on the GPU and node B on the CPU serve the same function (B pulled it from A by
+/// digest): the same call gives the same output bytes, and receipts with the same output
+/// digest, fuel and op count, each signed by its own node.
+fn two_nodes_agree() -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let a = node::Node::try_start(&dir.path().join("a"), &["--backend", "gpu"])?;
+    let b = node::Node::start(&dir.path().join("b"), &["--backend", "cpu"]);
+    let key = dir.path().join("publisher.key");
+    let key_arg = key.display().to_string();
+    let example = examples_dir().join("orientation").display().to_string();
+    for args in [
+        vec!["keygen", "--out", &key_arg],
+        vec!["publish", &example, "--registry", &a.url, "--key", &key_arg, "--debug"],
+        vec!["pull", "orientation", "--from", &a.url, "--to", &b.url],
+    ] {
+        let output = wasmnn(&args);
+        if !output.status.success() {
+            return Err(format!("wasmnn {args:?}: {}", String::from_utf8_lossy(&output.stderr)).into());
+        }
+    }
+    let image = std::fs::read(fixture("orientation/image_1.png")).map_err(|e| e.to_string())?;
+    let mut calls = Vec::new();
+    for node in [&a, &b] {
+        let response = node.request("POST", "/v1/functions/orientation/invoke?seed=9", &[], &image);
+        if response.status != 200 {
+            return Err(format!("{}: {}", node.url, String::from_utf8_lossy(&response.body)).into());
+        }
+        let header = response.header("wasmnn-receipt").ok_or("no receipt")?;
+        let receipt = SignedReceipt::from_header(header).map_err(|e| e.to_string())?;
+        calls.push((response.body, receipt));
+    }
+    let ((out_a, receipt_a), (out_b, receipt_b)) = (&calls[0], &calls[1]);
+    let (ra, rb) = (receipt_a.receipt(), receipt_b.receipt());
+    if out_a != out_b || ra.output != rb.output {
+        return Err("the GPU node and the CPU node answered differently".into());
+    }
+    if (ra.fuel, ra.ops, ra.manifest, ra.input) != (rb.fuel, rb.ops, rb.manifest, rb.input) {
+        return Err(format!("receipts differ: {ra:?} vs {rb:?}").into());
+    }
+    if (ra.backend.as_str(), rb.backend.as_str()) != ("gpu", "cpu") || ra.node == rb.node {
+        return Err(format!("backends or node keys: {ra:?} vs {rb:?}").into());
     }
     Ok(())
 }
