@@ -153,7 +153,7 @@ fn bad_calls_get_json_errors_and_no_receipt_and_the_node_keeps_serving() {
 #[test]
 fn the_demo_serves_the_example_handlers() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::demo(&dir.path().join("demo"));
+    let node = Node::demo(&dir.path().join("demo"), false);
     let names: Vec<String> = node.client().functions().unwrap().into_iter().map(|f| f.name).collect();
     assert_eq!(names, ["echo", "embeddings", "orientation"]);
     let image = std::fs::read(fixture("orientation/image_1.png")).unwrap();

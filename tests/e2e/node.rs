@@ -34,11 +34,11 @@ impl Node {
         Node::spawn("serve", data, extra)
     }
 
-    /// Starts `wasmnn demo` (the examples built without optimizations) the way
-    /// [`Node::start`] starts a node.
-    pub fn demo(data: &Path) -> Node {
-        Node::spawn("demo", data, &["--debug", "--backend", "cpu"])
-            .unwrap_or_else(|log| panic!("the demo did not start; its log:\n{log}"))
+    /// Starts `wasmnn demo` on the CPU backend (the examples built without optimizations
+    /// unless `release`) the way [`Node::start`] starts a node.
+    pub fn demo(data: &Path, release: bool) -> Node {
+        let extra: &[&str] = if release { &["--backend", "cpu"] } else { &["--backend", "cpu", "--debug"] };
+        Node::spawn("demo", data, extra).unwrap_or_else(|log| panic!("the demo did not start; its log:\n{log}"))
     }
 
     /// Runs `wasmnn <subcommand>` (`serve` or `demo`) on a free port over `data`.
