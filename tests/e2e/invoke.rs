@@ -167,3 +167,29 @@ fn the_demo_serves_the_example_handlers() {
     let echoed = invoke(&node, "/v1/functions/echo/invoke", b"hello, wasmnn");
     assert_eq!(checked_receipt(&echoed, b"hello, wasmnn").receipt().output, Sha256Digest::of_bytes(b"hello, wasmnn"));
 }
+
+#[test]
+fn sigterm_lets_calls_in_flight_finish_and_record_their_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let mut node = Node::start(&data, &["--backend", "cpu"]);
+    publish_example(&node, "probe", &dir.path().join("publisher.key"));
+    let mut in_flight = node.connect();
+    let head =
+        "POST /v1/functions/probe/invoke HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 9\r\n\r\necho";
+    std::io::Write::write_all(&mut in_flight, head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let stopping = std::thread::scope(|scope| {
+        let stopped = scope.spawn(|| node.terminate());
+        std::thread::sleep(Duration::from_millis(300));
+        std::io::Write::write_all(&mut in_flight, b" done").unwrap();
+        let answer = crate::node::read_response(in_flight);
+        (answer, stopped.join().unwrap())
+    });
+    let (answer, exited_cleanly) = stopping;
+    let receipt = checked_receipt(&answer, b"echo done");
+    assert!(exited_cleanly, "the node exits with success after SIGTERM");
+    let node = Node::start(&data, &["--backend", "cpu"]);
+    let recorded = node.request("GET", &format!("/v1/receipts/{}", receipt.id().prefixed()), &[], b"");
+    assert_eq!(recorded.body, receipt.to_json(), "the receipt was written before the node stopped");
+}

@@ -78,6 +78,22 @@ impl Node {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM (a graceful stop) and waits up to 30 s for the process to exit;
+    /// returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().is_ok_and(|s| s.success());
+        assert!(sent, "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Sends one raw HTTP/1.1 request and returns the status and the body; a
     /// `Content-Length` is added unless `headers` frame the body themselves.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
