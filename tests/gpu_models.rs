@@ -151,7 +151,8 @@ fn handlers_same_bytes_and_fuel() -> Result<(), Failed> {
 
 /// Node A on the GPU and node B on the CPU serve the same function (B pulled it from A by
 /// digest): the same call gives the same output bytes, and receipts with the same output
-/// digest, fuel and op count, each signed by its own node.
+/// digest, fuel and op count, each signed by its own node; `wasmnn verify` re-runs each
+/// node's receipt on the other backend and finds a match.
 fn two_nodes_agree() -> Result<(), Failed> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let a = node::Node::try_start(&dir.path().join("a"), &["--backend", "gpu"])?;
@@ -190,6 +191,22 @@ fn two_nodes_agree() -> Result<(), Failed> {
     }
     if (ra.backend.as_str(), rb.backend.as_str()) != ("gpu", "cpu") || ra.node == rb.node {
         return Err(format!("backends or node keys: {ra:?} vs {rb:?}").into());
+    }
+    // Each receipt re-executes on the other backend, input fetched from its own node and
+    // the function from the other node.
+    let cache = dir.path().join("verify-cache");
+    for (receipt, own, other, backend) in [(receipt_a, &a, &b, "cpu"), (receipt_b, &b, &a, "gpu")] {
+        let file = dir.path().join(format!("{}.json", receipt.receipt().backend));
+        std::fs::write(&file, receipt.to_json()).map_err(|e| e.to_string())?;
+        let file = file.display().to_string();
+        let args = ["--backend", backend, "verify", &file, "--from", &own.url, "--registry", &other.url];
+        let output = support::wasmnn_with(&args, None, &[("WASMNN_VERIFY_DATA", &cache)]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() || !stdout.starts_with("match") {
+            return Err(
+                format!("verify {file} on {backend}: {stdout} {}", String::from_utf8_lossy(&output.stderr)).into()
+            );
+        }
     }
     Ok(())
 }
