@@ -69,6 +69,12 @@ pub struct Args {
     /// The largest call input, in MiB.
     #[arg(long, default_value_t = 16, value_name = "MIB")]
     max_input_mib: usize,
+    /// How long the node keeps each call's receipt, input and output, in hours.
+    #[arg(long, default_value_t = 7 * 24, value_name = "HOURS")]
+    retention_hours: u64,
+    /// How many MiB of call inputs and outputs the node keeps (the oldest calls go first).
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    retention_mib: u64,
     /// The longest any call may run, in milliseconds (a function's own limit may be lower).
     #[arg(long, default_value_t = 60_000, value_name = "MS")]
     max_timeout_ms: u64,
@@ -95,6 +101,8 @@ impl Args {
                 .then(|| self.allow_publishers.iter().copied().collect::<BTreeSet<_>>()),
             quota_bytes: self.quota_mib.map(|mib| mib.saturating_mul(1 << 20)),
             max_blob_bytes: self.max_blob_mib.saturating_mul(1 << 20),
+            call_retention: Duration::from_secs(self.retention_hours.saturating_mul(3600)),
+            call_retention_bytes: self.retention_mib.saturating_mul(1 << 20),
             ..Policy::default()
         }
     }

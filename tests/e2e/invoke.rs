@@ -193,3 +193,14 @@ fn sigterm_lets_calls_in_flight_finish_and_record_their_receipts() {
     let recorded = node.request("GET", &format!("/v1/receipts/{}", receipt.id().prefixed()), &[], b"");
     assert_eq!(recorded.body, receipt.to_json(), "the receipt was written before the node stopped");
 }
+
+#[test]
+fn call_records_follow_the_retention_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"), &["--backend", "cpu", "--retention-mib", "0"]);
+    publish_example(&node, "probe", &dir.path().join("publisher.key"));
+    let response = invoke(&node, "/v1/functions/probe/invoke", b"echo kept?");
+    let receipt = checked_receipt(&response, b"echo kept?");
+    let recorded = node.request("GET", &format!("/v1/receipts/{}", receipt.id().prefixed()), &[], b"");
+    assert_eq!((recorded.status, recorded.error_code().as_str()), (404, "unknown_receipt"), "nothing is retained");
+}
