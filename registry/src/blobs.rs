@@ -116,6 +116,43 @@ impl BlobFiles {
     /// # Errors
     /// The reader fails, the length or digest differs, or the file system fails.
     pub fn write(&self, digest: &Sha256Digest, size: u64, reader: impl Read) -> Result<Written, BlobError> {
+        self.write_file(digest, size, reader, true)
+    }
+
+    /// [`BlobFiles::write`] without syncing the file or the folder: for data whose index
+    /// entry is committed non-durably and made durable later by [`BlobFiles::sync`] of the
+    /// same digests followed by a durable commit (group commit). After a crash such a file
+    /// may be missing or torn; its digest check then refuses it.
+    ///
+    /// # Errors
+    /// As [`BlobFiles::write`].
+    pub fn write_unsynced(&self, digest: &Sha256Digest, size: u64, reader: impl Read) -> Result<Written, BlobError> {
+        self.write_file(digest, size, reader, false)
+    }
+
+    /// Syncs the files of `digests` (those still present) and then the folder, so that
+    /// everything [`BlobFiles::write_unsynced`] wrote for them is on disk.
+    ///
+    /// # Errors
+    /// The file system fails.
+    pub fn sync(&self, digests: &[Sha256Digest]) -> io::Result<()> {
+        for digest in digests {
+            match File::open(self.path(digest)) {
+                Ok(file) => file.sync_all()?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        sync_dir(&self.blobs)
+    }
+
+    fn write_file(
+        &self,
+        digest: &Sha256Digest,
+        size: u64,
+        reader: impl Read,
+        durable: bool,
+    ) -> Result<Written, BlobError> {
         let mut tmp = tempfile::Builder::new().prefix("upload-").tempfile_in(&self.tmp)?;
         let mut hasher = Sha256::new();
         let mut limited = reader.take(size.saturating_add(1));
@@ -146,12 +183,16 @@ impl BlobFiles {
         if target.is_file() {
             return Ok(Written::AlreadyPresent);
         }
-        tmp.as_file().sync_all()?;
+        if durable {
+            tmp.as_file().sync_all()?;
+        }
         let mut permissions = tmp.as_file().metadata()?.permissions();
         permissions.set_readonly(true);
         tmp.as_file().set_permissions(permissions)?;
         tmp.persist(&target).map_err(|e| e.error)?;
-        sync_dir(&self.blobs)?;
+        if durable {
+            sync_dir(&self.blobs)?;
+        }
         Ok(Written::Stored)
     }
 

@@ -72,8 +72,15 @@ pub fn build(dir: &Path, release: bool) -> anyhow::Result<PathBuf> {
     let out_dir = dir.join("target").join("wasmnn");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let component = out_dir.join(format!("{}.wasm", config.function.name));
-    std::fs::copy(&artifact, &component)
-        .with_context(|| format!("cannot copy {} to {}", artifact.display(), component.display()))?;
+    // Copied under a temporary name and renamed, so that a concurrent build or publish of
+    // the same crate never reads a half-written component.
+    let copy = || -> std::io::Result<()> {
+        let tmp = tempfile::NamedTempFile::new_in(&out_dir)?;
+        std::fs::copy(&artifact, tmp.path())?;
+        tmp.persist(&component).map_err(|e| e.error)?;
+        Ok(())
+    };
+    copy().with_context(|| format!("cannot copy {} to {}", artifact.display(), component.display()))?;
     Ok(component)
 }
 

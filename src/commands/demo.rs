@@ -50,7 +50,13 @@ pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             eprintln!("{}", report.summary(&local.signed, &data.display().to_string()));
         }
     }
-    serve::serve(&args.serve, globals, |url| print_try_lines(url, &examples))
+    serve::serve(&args.serve, globals, |url| {
+        // Nobody reading stdout any more is no reason to stop serving.
+        if let Err(error) = print_try_lines(url, &examples) {
+            tracing::warn!(%error, "cannot print the curl lines");
+        }
+        Ok(())
+    })
 }
 
 /// The examples folder: as given, else `./examples`, else the checkout's.

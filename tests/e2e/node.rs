@@ -58,7 +58,11 @@ impl Node {
             .expect("wasmnn serve starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("the node prints its address");
+        let mut reader = BufReader::new(stdout);
+        reader.read_line(&mut line).expect("the node prints its address");
+        // Keep reading what else it prints (the demo's curl lines), so it never writes into
+        // a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let Some(url) = line.split_whitespace().find(|word| word.starts_with("http://")).map(str::to_owned) else {
             let _ = child.wait();
             return Err(read_log(data));

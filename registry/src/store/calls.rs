@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::sync::PoisonError;
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::tables::{self, CallRecord};
 use super::{Policy, Store, StoreError, unix_now};
@@ -37,6 +37,17 @@ struct Pruned {
     unreferenced: Vec<Sha256Digest>,
 }
 
+/// Calls recorded non-durably since the last [`Store::flush_calls`].
+#[derive(Debug, Default)]
+pub(super) struct Unflushed {
+    /// Data files written unsynced.
+    written: Vec<Sha256Digest>,
+    /// Data files pruning left unreferenced, deleted once the prune is durable.
+    unreferenced: Vec<Sha256Digest>,
+    /// The generation of the last call recorded (counts every call this process recorded).
+    generation: u64,
+}
+
 impl Store {
     /// Records the call whose receipt id is `id`: its signed receipt (`receipt_json`, kept
     /// as the text given) and its input and output bytes. The data files are written first
@@ -47,6 +58,11 @@ impl Store {
     /// [`Policy::call_retention_bytes`] is not kept (it would have to push out every other
     /// call and then itself).
     ///
+    /// The record is visible at once but **not yet durable**: the files are not synced and
+    /// the transaction is committed non-durably, so that many calls share one sync. The
+    /// returned generation is durable once [`Store::flush_calls`] has returned a
+    /// generation at least as high (a node answers the call only then).
+    ///
     /// # Errors
     /// Storage or the index fails; the call is then not recorded (files written for it are
     /// removed at the next start).
@@ -56,7 +72,7 @@ impl Store {
         receipt_json: &str,
         input: &[u8],
         output: &[u8],
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         self.record_call_at(id, receipt_json, input, output, unix_now())
     }
 
@@ -68,16 +84,16 @@ impl Store {
         input: &[u8],
         output: &[u8],
         now: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         if self.find_call(id)?.is_some() {
-            return Ok(());
+            return Ok(0);
         }
         let bytes = (input.len() as u64).saturating_add(output.len() as u64);
         if bytes > self.policy.call_retention_bytes {
             tracing::warn!(receipt = %id.prefixed(), bytes, limit = self.policy.call_retention_bytes,
                 "a call's input and output exceed the node's call retention; not kept");
             self.prune_calls_at(now)?;
-            return Ok(());
+            return Ok(0);
         }
         let record = CallRecord {
             receipt: receipt_json.to_owned(),
@@ -86,24 +102,52 @@ impl Store {
             recorded_at: now,
             bytes,
         };
-        let pruned = {
-            let _shared = self.call_files_lock.read().unwrap_or_else(PoisonError::into_inner);
-            self.call_files.write(&record.input, input.len() as u64, input)?;
-            self.call_files.write(&record.output, output.len() as u64, output)?;
-            let txn = self.db.begin_write().map_err(StoreError::index)?;
-            if !insert_call(&txn, &id.to_hex(), &record)? {
-                txn.abort().map_err(StoreError::index)?;
-                return Ok(());
-            }
-            let pruned = prune(&txn, &self.policy, now)?;
-            txn.commit().map_err(StoreError::index)?;
-            pruned
-        };
-        self.delete_unreferenced(&pruned.unreferenced)?;
+        let _shared = self.call_files_lock.read().unwrap_or_else(PoisonError::into_inner);
+        self.call_files.write_unsynced(&record.input, input.len() as u64, input)?;
+        self.call_files.write_unsynced(&record.output, output.len() as u64, output)?;
+        let mut txn = self.db.begin_write().map_err(StoreError::index)?;
+        txn.set_durability(Durability::None).map_err(|e| StoreError::Index(e.to_string()))?;
+        if !insert_call(&txn, &id.to_hex(), &record)? {
+            txn.abort().map_err(StoreError::index)?;
+            return Ok(0);
+        }
+        let pruned = prune(&txn, &self.policy, now)?;
+        txn.commit().map_err(StoreError::index)?;
         if pruned.calls > 0 {
             tracing::debug!(calls = pruned.calls, files = pruned.unreferenced.len(), "call records pruned");
         }
-        Ok(())
+        let mut pending = self.unflushed_calls.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.written.extend([record.input, record.output]);
+        pending.unreferenced.extend(pruned.unreferenced);
+        pending.generation += 1;
+        Ok(pending.generation)
+    }
+
+    /// Makes every call recorded so far durable: syncs the data files written since the
+    /// last flush and the folder, then commits durably (which persists the earlier
+    /// non-durable commits), then deletes the files that pruning left unreferenced.
+    /// Returns the generation of the last call it covers (see [`Store::record_call`]).
+    ///
+    /// # Errors
+    /// The file system or the index fails; the calls stay recorded but not durable, and
+    /// the next flush tries again.
+    pub fn flush_calls(&self) -> Result<u64, StoreError> {
+        let (written, unreferenced, generation) = {
+            let mut pending = self.unflushed_calls.lock().unwrap_or_else(PoisonError::into_inner);
+            (std::mem::take(&mut pending.written), std::mem::take(&mut pending.unreferenced), pending.generation)
+        };
+        let synced = self.call_files.sync(&written).map_err(BlobError::Io).map_err(StoreError::from).and_then(|()| {
+            let txn = self.db.begin_write().map_err(StoreError::index)?;
+            txn.commit().map_err(StoreError::index)
+        });
+        if let Err(error) = synced {
+            let mut pending = self.unflushed_calls.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.written.extend(written);
+            pending.unreferenced.extend(unreferenced);
+            return Err(error);
+        }
+        self.delete_unreferenced(&unreferenced)?;
+        Ok(generation)
     }
 
     /// The signed receipt JSON of the recorded call `id`, as it was recorded.
@@ -397,6 +441,7 @@ mod tests {
         store.record_call_at(&id(2), &receipt(2), b"kept in", b"kept out", now - 6 * DAY).unwrap();
         assert_eq!(store.health().unwrap().calls, 2, "the clock said it was 8 days ago");
         store.record_call(&id(3), &receipt(3), b"new in", b"new out").unwrap();
+        store.flush_calls().unwrap();
         assert_eq!(store.call_receipt(&id(1)).unwrap_err().code(), "unknown_receipt");
         assert!(store.call_receipt(&id(2)).is_ok() && store.call_receipt(&id(3)).is_ok());
         assert!(!has_file(dir.path(), b"old in") && !has_file(dir.path(), b"old out"));
@@ -413,6 +458,8 @@ mod tests {
         store.record_call_at(&id(2), &receipt(2), &[2u8; 20], &[3u8; 20], now - 20).unwrap();
         assert_eq!((store.health().unwrap().calls, total_bytes(&store)), (2, 80));
         store.record_call_at(&id(3), &receipt(3), &shared, &[4u8; 20], now - 10).unwrap();
+        assert!(has_file(dir.path(), &[1u8; 20]), "deleted only once the prune is durable");
+        store.flush_calls().unwrap();
         assert_eq!((store.health().unwrap().calls, total_bytes(&store)), (2, 80), "120 > 100: the oldest went");
         assert_eq!(store.call_data(&id(1), CallData::Input).unwrap_err().code(), "unknown_receipt");
         assert!(!has_file(dir.path(), &[1u8; 20]), "its own output was deleted");
@@ -425,6 +472,7 @@ mod tests {
         assert!(!has_file(dir.path(), &[9u8; 60]));
 
         store.record_call_at(&id(5), &receipt(5), &[5u8; 50], &[6u8; 20], now).unwrap();
+        store.flush_calls().unwrap();
         assert_eq!(store.health().unwrap().calls, 1, "80 + 70 > 100, then 40 + 70 > 100");
         assert!(store.call_receipt(&id(5)).is_ok());
         assert_eq!((files(dir.path()), total_bytes(&store)), (2, 70), "the shared input went with its last call");
@@ -460,6 +508,9 @@ mod tests {
                         let input = [(call % 2) as u8; 30];
                         let output = [10 + (call % 3) as u8; 30];
                         store.record_call(&id(call), &receipt(call), &input, &output).unwrap();
+                        if n % 7 == 0 {
+                            store.flush_calls().unwrap();
+                        }
                         for which in [CallData::Input, CallData::Output] {
                             match store.call_data(&id(call), which) {
                                 Ok(_) => {}
@@ -470,6 +521,7 @@ mod tests {
                 });
             }
         });
+        store.flush_calls().unwrap();
         let txn = store.db.begin_read().unwrap();
         let data = txn.open_table(tables::CALL_DATA).unwrap();
         assert_eq!(data.iter().unwrap().count(), files(dir.path()), "one file per referenced digest");

@@ -17,7 +17,7 @@ mod tables;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableTable};
@@ -82,6 +82,8 @@ pub struct Store {
     /// that lost their last reference are deleted, so a file is never deleted under a call
     /// that is about to reference it.
     call_files_lock: RwLock<()>,
+    /// What [`Store::flush_calls`] has yet to make durable.
+    unflushed_calls: Mutex<calls::Unflushed>,
     db: Database,
     policy: Policy,
     dir: PathBuf,
@@ -276,7 +278,15 @@ impl Store {
         // must not happen under a node that already has this data dir open.
         let files = BlobFiles::open(data_dir).map_err(BlobError::Io)?;
         let call_files = BlobFiles::open(&data_dir.join(CALLS_DIR)).map_err(BlobError::Io)?;
-        let store = Store { files, call_files, call_files_lock: RwLock::new(()), db, policy, dir: data_dir.to_owned() };
+        let store = Store {
+            files,
+            call_files,
+            call_files_lock: RwLock::new(()),
+            unflushed_calls: Mutex::new(calls::Unflushed::default()),
+            db,
+            policy,
+            dir: data_dir.to_owned(),
+        };
         store.create_tables()?;
         store.reconcile()?;
         store.reconcile_calls()?;

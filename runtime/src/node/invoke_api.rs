@@ -103,8 +103,9 @@ async fn call(
         let _entered = span.enter();
         runner.run_call(&manifest, &input, seed, flag)
     });
-    let (output, receipt) = call.await.map_err(ApiError::internal)??;
+    let (output, receipt, generation) = call.await.map_err(ApiError::internal)??;
     drop(cancel);
+    node.recorder.durable(generation).await?;
     Ok((output, receipt, content_type))
 }
 
@@ -158,14 +159,15 @@ impl NodeState {
         Ok(manifest)
     }
 
-    /// Runs one call and records its receipt, input and output.
+    /// Runs one call and records its receipt, input and output (not yet durably: the
+    /// returned generation says which flush makes it so).
     fn run_call(
         &self,
         manifest: &SignedManifest,
         input: &[u8],
         seed: u64,
         cancel: Arc<AtomicBool>,
-    ) -> Result<(Vec<u8>, SignedReceipt), ApiError> {
+    ) -> Result<(Vec<u8>, SignedReceipt, u64), ApiError> {
         let (function, cached) = self.functions.get_or_load(manifest, &self.store, &self.runtime)?;
         self.metrics.cache_lookup(cached);
         let limits = self.config.cap(function.default_limits());
@@ -187,12 +189,12 @@ impl NodeState {
         .sign(&self.key)
         .map_err(ApiError::internal)?;
         let json = String::from_utf8(receipt.to_json()).map_err(ApiError::internal)?;
-        self.store.record_call(&receipt.id(), &json, input, &output)?;
+        let generation = self.store.record_call(&receipt.id(), &json, input, &output)?;
         tracing::info!(
             function = %manifest.manifest().name, receipt = %receipt.id().prefixed(), fuel = outcome.fuel,
             ops = outcome.ops, backend = outcome.backend, "call"
         );
-        Ok((output, receipt))
+        Ok((output, receipt, generation))
     }
 }
 

@@ -8,6 +8,7 @@ mod error;
 mod functions;
 mod invoke_api;
 mod metrics;
+mod recorder;
 mod registry_api;
 
 use std::future::Future;
@@ -74,7 +75,8 @@ impl NodeConfig {
 
 /// What every request handler shares.
 pub struct NodeState {
-    store: Store,
+    store: Arc<Store>,
+    recorder: recorder::Recorder,
     runtime: Runtime,
     key: SecretKey,
     config: NodeConfig,
@@ -89,7 +91,9 @@ impl NodeState {
     pub fn new(store: Store, runtime: Runtime, key: SecretKey, config: NodeConfig) -> Self {
         let workers = config.workers.max(1);
         let metrics = metrics::Metrics::new(runtime.backend().name());
+        let store = Arc::new(store);
         NodeState {
+            recorder: recorder::Recorder::start(Arc::clone(&store)),
             metrics,
             store,
             runtime,
