@@ -82,23 +82,10 @@ fn publish(client: &RegistryClient, signed: &SignedManifest, blob: &[u8]) {
     client.post_manifest(signed).expect("post again");
 }
 
-/// Deterministic pseudo-random bytes (xorshift): a blob that does not compress.
-fn noise(len: usize) -> Vec<u8> {
-    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 fn registry(c: &mut Criterion) {
     let minilm = std::fs::read(support::model_path("minilm")).expect("minilm");
     // The size of the SmolLM2-135M Q4_1 GGUF of the LLM issue.
-    let large = noise(98_000_000);
+    let large = support::noise(98_000_000, 0x9E37_79B9_7F4A_7C15);
     let key = SecretKey::from_seed([5; 32]);
     let mut group = c.benchmark_group("registry");
     group.sample_size(10).measurement_time(Duration::from_secs(20));

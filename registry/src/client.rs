@@ -432,38 +432,12 @@ impl RegistryClient {
         mut progress: impl FnMut(u64),
     ) -> Result<u64, ClientError> {
         let url = self.endpoint(&format!("/v1/blobs/{}", digest.prefixed()));
-        let mut response = self.send("GET", &url, self.agent.get(&url).call())?;
-        if response.status().as_u16() != 200 {
-            return Err(self.refusal("GET", &url, &mut response));
-        }
-        let announced = content_length(&response);
-        let mut reader = response.body_mut().as_reader();
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut received = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.transport("GET", &url, ureq::Error::Io(e))),
-            };
-            hasher.update(&buf[..n]);
-            writer.write_all(&buf[..n]).map_err(|cause| ClientError::Local {
-                what: format!("writing the downloaded blob {digest:?}"),
-                cause,
-            })?;
-            received += n as u64;
+        let what = format!("blob {digest:?}");
+        let received = self.download(&url, &what, &mut writer, |chunk, received| {
+            hasher.update(chunk);
             progress(received);
-        }
-        writer
-            .flush()
-            .map_err(|cause| ClientError::Local { what: format!("writing the downloaded blob {digest:?}"), cause })?;
-        if let Some(announced) = announced.filter(|&a| a != received) {
-            return Err(self.protocol(format!(
-                "announced {announced} bytes for blob {digest:?} but sent {received}; discard what was received"
-            )));
-        }
+        })?;
         let actual = Sha256Digest::from(hasher);
         if actual != *digest {
             return Err(self.protocol(format!(
@@ -574,13 +548,26 @@ impl RegistryClient {
             CallData::Output => "output",
         };
         let url = self.endpoint(&format!("/v1/receipts/{}/{part}", id.prefixed()));
-        let mut response = self.send("GET", &url, self.agent.get(&url).call())?;
+        self.download(&url, &format!("the {part} of receipt {id:?}"), &mut writer, |_, _| {})
+    }
+
+    /// GETs `url` and streams a `200` body into `writer`, calling `on_chunk` with each
+    /// chunk and the bytes received so far; checks the count against `Content-Length`.
+    /// `what` names the bytes in errors. Returns how many bytes arrived.
+    fn download(
+        &self,
+        url: &str,
+        what: &str,
+        writer: &mut impl Write,
+        mut on_chunk: impl FnMut(&[u8], u64),
+    ) -> Result<u64, ClientError> {
+        let mut response = self.send("GET", url, self.agent.get(url).call())?;
         if response.status().as_u16() != 200 {
-            return Err(self.refusal("GET", &url, &mut response));
+            return Err(self.refusal("GET", url, &mut response));
         }
         let announced = content_length(&response);
         let mut reader = response.body_mut().as_reader();
-        let local = |cause| ClientError::Local { what: format!("writing the {part} of receipt {id:?}"), cause };
+        let local = |cause| ClientError::Local { what: format!("writing {what}"), cause };
         let mut buf = vec![0u8; CHUNK];
         let mut received = 0u64;
         loop {
@@ -588,15 +575,16 @@ impl RegistryClient {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.transport("GET", &url, ureq::Error::Io(e))),
+                Err(e) => return Err(self.transport("GET", url, ureq::Error::Io(e))),
             };
             writer.write_all(&buf[..n]).map_err(local)?;
             received += n as u64;
+            on_chunk(&buf[..n], received);
         }
         writer.flush().map_err(local)?;
         if let Some(announced) = announced.filter(|&a| a != received) {
             return Err(self.protocol(format!(
-                "announced {announced} bytes for the {part} of receipt {id:?} but sent {received}"
+                "announced {announced} bytes for {what} but sent {received}; discard what was received"
             )));
         }
         Ok(received)

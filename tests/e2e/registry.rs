@@ -13,7 +13,7 @@ use wasmnn_registry::manifest::{BlobRef, SignedManifest, YankStatement};
 use wasmnn_registry::store::{Policy, Store};
 
 use crate::node::{Node, read_log, stored_files};
-use crate::support::{assert_success, examples_dir, test_manifest, wasmnn};
+use crate::support::{assert_success, examples_dir, noise, test_manifest, wasmnn};
 
 fn key(seed: u8) -> SecretKey {
     SecretKey::from_seed([seed; 32])
@@ -36,19 +36,6 @@ fn publish(client: &RegistryClient, signed: &SignedManifest, component: &[u8]) {
         let outcome = client.post_manifest(signed).expect("post again");
         assert_eq!(outcome, PostOutcome::Published { created: true, digest: signed.digest() });
     }
-}
-
-/// Deterministic pseudo-random bytes (xorshift), for blobs that do not compress or repeat.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 fn stdout_of(output: &std::process::Output) -> String {

@@ -136,3 +136,17 @@ pub fn test_manifest(name: &str, version: &str, component: BlobRef, key: &Secret
         publisher: key.public(),
     }
 }
+
+/// Deterministic pseudo-random bytes (xorshift from `seed`): blobs that do not compress
+/// or repeat.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}

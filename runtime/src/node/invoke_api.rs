@@ -15,7 +15,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tokio_util::io::ReaderStream;
 use tracing::Instrument;
 use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::manifest::SignedManifest;
@@ -23,7 +22,7 @@ use wasmnn_registry::store::{CallData, StoreError};
 
 use super::error::ApiError;
 use super::registry_api::{checked_name, parse_digest, parse_version};
-use super::{NodeState, STREAM_CHUNK, read_body};
+use super::{NodeState, file_response, read_body};
 use crate::InvokeError;
 use crate::receipt::{RECEIPT_SCHEMA, Receipt, SignedReceipt, is_valid_seed};
 
@@ -133,10 +132,7 @@ async fn call_data(
 ) -> Result<Response, ApiError> {
     let id = parse_digest(&id)?;
     let (file, size) = node.blocking(move |store| store.call_data(&id, which)).await?;
-    let headers =
-        [(header::CONTENT_TYPE, "application/octet-stream".to_owned()), (header::CONTENT_LENGTH, size.to_string())];
-    Ok((headers, Body::from_stream(ReaderStream::with_capacity(tokio::fs::File::from_std(file), STREAM_CHUNK)))
-        .into_response())
+    Ok(file_response(file, size))
 }
 
 impl NodeState {

@@ -218,6 +218,15 @@ async fn metrics(State(node): State<Arc<NodeState>>) -> Result<Response, ApiErro
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }
 
+/// A `200` streaming an already verified file of `size` bytes as
+/// `application/octet-stream`, in [`STREAM_CHUNK`] chunks.
+fn file_response(file: std::fs::File, size: u64) -> Response {
+    let stream = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), STREAM_CHUNK);
+    let headers =
+        [(header::CONTENT_TYPE, "application/octet-stream".to_owned()), (header::CONTENT_LENGTH, size.to_string())];
+    (headers, Body::from_stream(stream)).into_response()
+}
+
 /// Reads a whole request body of at most `limit` bytes.
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use serde::Deserialize;
-use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
+use tokio_util::io::{StreamReader, SyncIoBridge};
 use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::api::{BlobStored, FunctionDetail, FunctionList, Published, ResolvedVersion};
 use wasmnn_registry::blobs::Written;
@@ -20,7 +20,7 @@ use wasmnn_registry::manifest::{SignedManifest, SignedYank};
 use wasmnn_registry::store::{Publish, StoreError};
 
 use super::error::ApiError;
-use super::{NodeState, STREAM_CHUNK, read_body};
+use super::{NodeState, file_response, read_body};
 
 /// The largest signed manifest or statement accepted.
 const MAX_MANIFEST_BYTES: usize = 1 << 20;
@@ -133,10 +133,7 @@ pub async fn head_blob(State(node): State<Arc<NodeState>>, Path(digest): Path<St
 pub async fn get_blob(State(node): State<Arc<NodeState>>, Path(digest): Path<String>) -> Result<Response, ApiError> {
     let digest = parse_digest(&digest)?;
     let (file, size) = node.blocking(move |store| store.open_blob(&digest)).await?;
-    let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), STREAM_CHUNK);
-    let headers =
-        [(header::CONTENT_TYPE, "application/octet-stream".to_owned()), (header::CONTENT_LENGTH, size.to_string())];
-    Ok((headers, Body::from_stream(stream)).into_response())
+    Ok(file_response(file, size))
 }
 
 /// `PUT /v1/blobs/{digest}`: a blob a pending manifest declares, streamed to disk through
