@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use crate::backend::{Backend, ResolvedBackend};
 use crate::compile::{CompileError, ComponentCache, PreparedComponent};
@@ -21,6 +21,10 @@ use crate::wasi;
 
 /// How often the epoch advances: the resolution of the wall-clock kill switch.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Bytes of each pooled linear memory and table reset by `memset` rather than given back
+/// to the kernel when an instance ends.
+const POOL_KEEP_RESIDENT: usize = 0;
 
 /// Errors setting up a runtime.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +172,36 @@ impl Runtime {
     /// # Errors
     /// wasmtime rejects the configuration (a bug).
     pub fn new(backend: ResolvedBackend, choice: Backend, cache_dir: Option<&Path>) -> Result<Self, RuntimeError> {
-        let engine = Engine::new(&deterministic_config()).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        Runtime::with_config(deterministic_config(), backend, choice, cache_dir)
+    }
+
+    /// Like [`Runtime::new`], for a server that runs at most `concurrent` calls at once:
+    /// instances come from a pool of that many pre-reserved slots (wasmtime's pooling
+    /// allocator), so a call maps and unmaps no memory, which otherwise costs a page-table
+    /// teardown and a TLB shootdown on every core per call. A call beyond `concurrent`
+    /// at once fails to instantiate, so the caller must bound its concurrency.
+    ///
+    /// # Errors
+    /// wasmtime rejects the configuration (a bug), or the pool's address space cannot be
+    /// reserved.
+    pub fn pooled(
+        backend: ResolvedBackend,
+        choice: Backend,
+        cache_dir: Option<&Path>,
+        concurrent: u32,
+    ) -> Result<Self, RuntimeError> {
+        let mut config = deterministic_config();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(instance_pool(concurrent)));
+        Runtime::with_config(config, backend, choice, cache_dir)
+    }
+
+    fn with_config(
+        config: Config,
+        backend: ResolvedBackend,
+        choice: Backend,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self, RuntimeError> {
+        let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         Handler::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |state| state)
@@ -288,6 +321,23 @@ fn deterministic_config() -> Config {
     config.epoch_interruption(true);
     config.max_wasm_stack(1 << 20);
     config
+}
+
+/// Instance slots for `concurrent` calls at once. A handler component holds one main
+/// module (one memory, one table) and a few small glue modules, so each call gets room
+/// for 8 core instances, 2 memories and 8 tables. Linear memories up to 1 MiB are reset
+/// with `memset` instead of `madvise`, which keeps small handlers free of page faults.
+fn instance_pool(concurrent: u32) -> PoolingAllocationConfig {
+    let concurrent = concurrent.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(concurrent)
+        .total_core_instances(concurrent.saturating_mul(8))
+        .total_memories(concurrent.saturating_mul(2))
+        .total_tables(concurrent.saturating_mul(8))
+        .total_stacks(0)
+        .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
+        .table_keep_resident(POOL_KEEP_RESIDENT);
+    pool
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the returned sender is dropped.

@@ -90,9 +90,20 @@ impl Receipt {
     /// See [`Receipt::canonical_bytes`]; [`ReceiptError::BadSignature`] if `key` is not
     /// the key `self.node` names.
     pub fn sign(self, key: &SecretKey) -> Result<SignedReceipt, ReceiptError> {
+        self.check_schema()?;
+        if key.public() != self.node {
+            return Err(ReceiptError::BadSignature);
+        }
         let canonical = self.canonical_bytes()?;
         let signature = key.sign(RECEIPT_DOMAIN, &canonical);
-        SignedReceipt::assemble(self, signature, canonical)
+        // Signed just now by the key the receipt names: nothing to verify.
+        Ok(SignedReceipt::assemble(self, signature, canonical))
+    }
+}
+
+impl Receipt {
+    fn check_schema(&self) -> Result<(), ReceiptError> {
+        if self.schema == RECEIPT_SCHEMA { Ok(()) } else { Err(ReceiptError::UnknownSchema(self.schema)) }
     }
 }
 
@@ -103,8 +114,10 @@ impl SignedReceipt {
     /// Malformed JSON, an unknown schema, or a signature that does not verify.
     pub fn from_json(bytes: &[u8]) -> Result<SignedReceipt, ReceiptError> {
         let raw: RawSignedReceipt = serde_json::from_slice(bytes).map_err(|e| ReceiptError::Json(e.to_string()))?;
+        raw.receipt.check_schema()?;
         let canonical = raw.receipt.canonical_bytes()?;
-        SignedReceipt::assemble(raw.receipt, raw.signature, canonical)
+        raw.receipt.node.verify(RECEIPT_DOMAIN, &canonical, &raw.signature).map_err(|_| ReceiptError::BadSignature)?;
+        Ok(SignedReceipt::assemble(raw.receipt, raw.signature, canonical))
     }
 
     /// Parses the `wasmnn-receipt` header value (base64 of the JSON).
@@ -142,13 +155,10 @@ impl SignedReceipt {
         self.id
     }
 
-    fn assemble(receipt: Receipt, signature: Signature, canonical: Vec<u8>) -> Result<SignedReceipt, ReceiptError> {
-        if receipt.schema != RECEIPT_SCHEMA {
-            return Err(ReceiptError::UnknownSchema(receipt.schema));
-        }
-        receipt.node.verify(RECEIPT_DOMAIN, &canonical, &signature).map_err(|_| ReceiptError::BadSignature)?;
+    /// A receipt whose schema and signature have been checked, with its id.
+    fn assemble(receipt: Receipt, signature: Signature, canonical: Vec<u8>) -> SignedReceipt {
         let id = Sha256Digest::of_bytes(&canonical);
-        Ok(SignedReceipt { receipt, signature, canonical, id })
+        SignedReceipt { receipt, signature, canonical, id }
     }
 }
 

@@ -126,7 +126,6 @@ pub fn serve(
         (ResolvedBackend::Cpu, _) => "cpu: no hardware GPU passed the self-test (see the log)".to_owned(),
     };
     tracing::info!(backend = %backend_report, node = %key.public(), "node");
-    let runtime = Runtime::new(backend, globals.backend, Some(&globals.compile_cache()?))?;
     let mut config = NodeConfig {
         queue: args.queue,
         max_input_bytes: args.max_input_mib.saturating_mul(1 << 20),
@@ -137,6 +136,8 @@ pub fn serve(
     if let Some(workers) = args.workers {
         config.workers = workers;
     }
+    let slots = u32::try_from(config.workers).unwrap_or(u32::MAX);
+    let runtime = Runtime::pooled(backend, globals.backend, Some(&globals.compile_cache()?), slots)?;
     let state = Arc::new(NodeState::new(store, runtime, key, config));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
     runtime.block_on(async {

@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tracing::Instrument;
 use wasmnn_registry::Sha256Digest;
-use wasmnn_registry::manifest::SignedManifest;
 use wasmnn_registry::store::{CallData, StoreError};
 
 use super::error::ApiError;
@@ -87,22 +86,17 @@ async fn call(
     };
     let input = read_body(body, node.config.max_input_bytes).await?;
 
-    let resolver = Arc::clone(node);
-    let manifest = tokio::task::spawn_blocking(move || resolver.manifest_for(&name, version.as_ref(), digest))
-        .await
-        .map_err(ApiError::internal)??;
     let worker = Arc::clone(&node.workers).acquire_owned().await.map_err(ApiError::internal)?;
     let cancel = CancelOnDrop::default();
     let flag = Arc::clone(&cancel.0);
     let runner = Arc::clone(node);
-    let content_type = manifest.manifest().output.clone();
     let span = tracing::Span::current();
     let call = tokio::task::spawn_blocking(move || {
         let _slots = (admitted, worker);
         let _entered = span.enter();
-        runner.run_call(&manifest, &input, seed, flag)
+        runner.run_call(&name, Selector { version, digest }, &input, seed, flag)
     });
-    let (output, receipt, generation) = call.await.map_err(ApiError::internal)??;
+    let (output, receipt, content_type, generation) = call.await.map_err(ApiError::internal)??;
     drop(cancel);
     node.recorder.durable(generation).await?;
     Ok((output, receipt, content_type))
@@ -136,38 +130,29 @@ async fn call_data(
 }
 
 impl NodeState {
-    /// The signed manifest a call names: by digest (which must be a version of `name`),
-    /// by version, or the highest version not yanked.
-    fn manifest_for(
-        &self,
-        name: &str,
-        version: Option<&semver::Version>,
-        digest: Option<Sha256Digest>,
-    ) -> Result<SignedManifest, ApiError> {
-        let digest = match digest {
-            Some(digest) => digest,
-            None => self.store.resolve(name, version)?.digest,
-        };
-        let manifest = self.store.manifest(&digest)?;
-        if manifest.manifest().name != name {
-            return Err(StoreError::UnknownManifest(digest).into());
-        }
-        Ok(manifest)
-    }
-
-    /// Runs one call and records its receipt, input and output (not yet durably: the
-    /// returned generation says which flush makes it so).
+    /// Runs one call of the version of `name` that `selector` names and records its
+    /// receipt, input and output (not yet durably: the returned generation says which
+    /// flush makes it so). Also returns the output's content type.
     fn run_call(
         &self,
-        manifest: &SignedManifest,
+        name: &str,
+        selector: Selector,
         input: &[u8],
         seed: u64,
         cancel: Arc<AtomicBool>,
-    ) -> Result<(Vec<u8>, SignedReceipt, u64), ApiError> {
-        let (function, cached) = self.functions.get_or_load(manifest, &self.store, &self.runtime)?;
+    ) -> Result<(Vec<u8>, SignedReceipt, String, u64), ApiError> {
+        let digest = match selector.digest {
+            Some(digest) => digest,
+            None => self.store.resolve(name, selector.version.as_ref())?.digest,
+        };
+        let (loaded, cached) = self.functions.get_or_load(&digest, &self.store, &self.runtime)?;
         self.metrics.cache_lookup(cached);
+        let (manifest, function) = (&loaded.manifest, &loaded.function);
+        if manifest.manifest().name != name {
+            return Err(StoreError::UnknownManifest(digest).into());
+        }
         let limits = self.config.cap(function.default_limits());
-        let outcome = self.runtime.invoke(&function, input, seed, &limits, Some(cancel)).map_err(invoke_error)?;
+        let outcome = self.runtime.invoke(function, input, seed, &limits, Some(cancel)).map_err(invoke_error)?;
         let output = outcome.full_output();
         let receipt = Receipt {
             schema: RECEIPT_SCHEMA,
@@ -190,8 +175,15 @@ impl NodeState {
             function = %manifest.manifest().name, receipt = %receipt.id().prefixed(), fuel = outcome.fuel,
             ops = outcome.ops, backend = outcome.backend, "call"
         );
-        Ok((output, receipt, generation))
+        Ok((output, receipt, manifest.manifest().output.clone(), generation))
     }
+}
+
+/// Which version of a function a call names: by digest (which must be a version of the
+/// name), by version, or (neither) the highest version not yanked.
+struct Selector {
+    version: Option<semver::Version>,
+    digest: Option<Sha256Digest>,
 }
 
 /// Sets the call's cancel flag when the request goes away before the call ends.
