@@ -95,14 +95,29 @@ impl Backend {
     /// # Errors
     /// For an explicit `gpu`: no adapter, or a failed self-test.
     pub fn resolve(self) -> Result<ResolvedBackend, BackendError> {
+        self.resolve_explained().map(|(backend, _)| backend)
+    }
+
+    /// [`Backend::resolve`], with one line saying how the executor was chosen (for a
+    /// node's `/healthz` and log): the adapter and how many self-test cases it passed, or
+    /// why `auto` fell back to the CPU (no adapter, a software rasterizer, or the failing
+    /// self-test cases).
+    ///
+    /// # Errors
+    /// As [`Backend::resolve`].
+    pub fn resolve_explained(self) -> Result<(ResolvedBackend, String), BackendError> {
+        let passed = |report: &SelfTestReport| {
+            let cases: usize = report.families.iter().map(|f| f.passed).sum();
+            format!("gpu: {} passed the self-test ({cases} cases bit-exact with the CPU)", report.adapter.name)
+        };
         match self {
-            Backend::Cpu => Ok(ResolvedBackend::Cpu),
-            Backend::Gpu => open_tested_gpu().map(|(ctx, _)| ResolvedBackend::Gpu(ctx)),
+            Backend::Cpu => Ok((ResolvedBackend::Cpu, "cpu: chosen with --backend cpu".to_owned())),
+            Backend::Gpu => open_tested_gpu().map(|(ctx, report)| (ResolvedBackend::Gpu(ctx), passed(&report))),
             Backend::Auto => match open_hardware_gpu().and_then(test_gpu) {
-                Ok((ctx, _)) => Ok(ResolvedBackend::Gpu(ctx)),
+                Ok((ctx, report)) => Ok((ResolvedBackend::Gpu(ctx), passed(&report))),
                 Err(reason) => {
                     tracing::info!(%reason, "using the CPU executor");
-                    Ok(ResolvedBackend::Cpu)
+                    Ok((ResolvedBackend::Cpu, format!("cpu: auto fell back to the CPU: {reason}")))
                 }
             },
         }

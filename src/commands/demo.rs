@@ -10,7 +10,7 @@ use anyhow::Context;
 use wasmnn_registry::keys::{KeyError, SecretKey};
 use wasmnn_registry::store::Store;
 
-use crate::commands::publish::{LocalFunction, push_into_store};
+use crate::commands::publish::{LocalFunction, push};
 use crate::commands::{Globals, serve};
 
 /// The example handlers the demo serves.
@@ -46,7 +46,7 @@ pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         for name in DEMO_FUNCTIONS {
             let local = LocalFunction::build(&examples.join(name), &key, !args.debug, globals)
                 .with_context(|| format!("cannot build the {name} example"))?;
-            let report = push_into_store(&store, &local.signed, |blob, _| local.open(blob))?;
+            let report = push(&store, &local.signed, |blob, _| local.open(blob))?;
             eprintln!("{}", report.summary(&local.signed, &data.display().to_string()));
         }
     }

@@ -161,23 +161,84 @@ impl PushReport {
     }
 }
 
-/// Publishes `signed` on `client`'s node: posts it, uploads each blob the node says it
-/// lacks (read from `open(blob, label)`, with a byte progress bar), and posts it again.
+/// Where a function is published: a node over HTTP ([`RegistryClient`]) or a data dir
+/// opened directly ([`Store`], as `demo` and `pull --data` do). Both speak the same
+/// protocol: post the signed manifest, store the blobs it lacks, post it again.
+pub(crate) trait Destination {
+    /// Posts the manifest: `None` when it is published, else the digests it still lacks.
+    fn post(&self, signed: &SignedManifest) -> anyhow::Result<Option<Vec<Sha256Digest>>>;
+    /// Whether a good copy of the blob is stored (one quarantined since counts as lacking).
+    fn has_blob(&self, digest: &Sha256Digest) -> anyhow::Result<bool>;
+    /// Stores one declared blob read from `reader` (`label` names it for people).
+    fn put(&self, blob: &BlobRef, label: &str, reader: Box<dyn Read>) -> anyhow::Result<()>;
+    /// The node or folder, for messages.
+    fn describe(&self) -> String;
+}
+
+impl Destination for RegistryClient {
+    fn post(&self, signed: &SignedManifest) -> anyhow::Result<Option<Vec<Sha256Digest>>> {
+        Ok(match self.post_manifest(signed)? {
+            PostOutcome::Published { .. } => None,
+            PostOutcome::Missing(missing) => Some(missing),
+        })
+    }
+
+    fn has_blob(&self, digest: &Sha256Digest) -> anyhow::Result<bool> {
+        Ok(self.blob_size(digest)?.is_some())
+    }
+
+    fn put(&self, blob: &BlobRef, label: &str, reader: Box<dyn Read>) -> anyhow::Result<()> {
+        let bar = byte_bar(format!("uploading {label}"), blob.size);
+        let uploaded = self.put_blob(&blob.digest, blob.size, reader, |n| bar.set_position(n));
+        bar.finish_and_clear();
+        uploaded.with_context(|| format!("cannot upload {label} ({:?})", blob.digest))?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("node {}", self.url())
+    }
+}
+
+impl Destination for Store {
+    fn post(&self, signed: &SignedManifest) -> anyhow::Result<Option<Vec<Sha256Digest>>> {
+        Ok(match self.publish(signed)? {
+            Publish::Published { .. } => None,
+            Publish::Missing(missing) => Some(missing.iter().map(|blob| blob.digest).collect()),
+        })
+    }
+
+    fn has_blob(&self, digest: &Sha256Digest) -> anyhow::Result<bool> {
+        Ok(self.blob_size(digest)?.is_some())
+    }
+
+    fn put(&self, blob: &BlobRef, label: &str, reader: Box<dyn Read>) -> anyhow::Result<()> {
+        self.put_blob(&blob.digest, blob.size, reader)
+            .with_context(|| format!("cannot store {label} ({:?})", blob.digest))?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.dir().display().to_string()
+    }
+}
+
+/// Publishes `signed` to `destination`: posts it, stores each blob it lacks (read from
+/// `open(blob, label)`; over HTTP with a byte progress bar), and posts it again. When it
+/// is already published, blobs quarantined since (their copy went bad) are stored again.
 pub(crate) fn push(
-    client: &RegistryClient,
+    destination: &impl Destination,
     signed: &SignedManifest,
     mut open: impl FnMut(&BlobRef, &str) -> anyhow::Result<Box<dyn Read>>,
 ) -> anyhow::Result<PushReport> {
     let manifest = signed.manifest();
     let declared = manifest.blobs();
-    let (created, missing) = match client.post_manifest(signed)? {
-        PostOutcome::Missing(missing) => (true, missing),
-        // Already published: a blob the node has quarantined since (its copy went bad)
-        // is missing all the same, and the node takes a good copy of it.
-        PostOutcome::Published { .. } => {
+    let (created, missing) = match destination.post(signed)? {
+        Some(missing) => (true, missing),
+        None => {
             let mut lost = Vec::new();
             for blob in &declared {
-                if client.blob_size(&blob.digest)?.is_none() {
+                if !destination.has_blob(&blob.digest)? {
                     lost.push(blob.digest);
                 }
             }
@@ -189,67 +250,19 @@ pub(crate) fn push(
         return Ok(report);
     }
     for digest in &missing {
-        let blob = declared
-            .iter()
-            .find(|b| b.digest == *digest)
-            .with_context(|| format!("node {} asks for blob {digest:?}, which the manifest lacks", client.url()))?;
+        let blob = declared.iter().find(|b| b.digest == *digest).with_context(|| {
+            format!("{} asks for blob {digest:?}, which the manifest lacks", destination.describe())
+        })?;
         let label = blob_label(manifest, &blob.digest);
-        let reader = open(blob, &label)?;
-        let bar = byte_bar(format!("uploading {label}"), blob.size);
-        let uploaded = client.put_blob(&blob.digest, blob.size, reader, |n| bar.set_position(n));
-        bar.finish_and_clear();
-        uploaded.with_context(|| format!("cannot upload {label} ({:?})", blob.digest))?;
+        destination.put(blob, &label, open(blob, &label)?)?;
         report.uploaded += 1;
         report.bytes += blob.size;
     }
-    match client.post_manifest(signed)? {
-        PostOutcome::Published { .. } => Ok(report),
-        PostOutcome::Missing(still) => {
+    match destination.post(signed)? {
+        None => Ok(report),
+        Some(still) => {
             let list = still.iter().map(Sha256Digest::prefixed).collect::<Vec<_>>().join(", ");
-            bail!("node {} still lacks blobs after they were uploaded: {list}", client.url())
-        }
-    }
-}
-
-/// Publishes `signed` into `store` the way [`push`] does on a node: stores each blob
-/// the store lacks (or has quarantined), read from `open(blob, label)`.
-pub(crate) fn push_into_store(
-    store: &Store,
-    signed: &SignedManifest,
-    mut open: impl FnMut(&BlobRef, &str) -> anyhow::Result<Box<dyn Read>>,
-) -> anyhow::Result<PushReport> {
-    let manifest = signed.manifest();
-    let (created, missing) = match store.publish(signed)? {
-        Publish::Missing(missing) => (true, missing),
-        // Already published: restore any blob quarantined since (its copy went bad).
-        Publish::Published { .. } => {
-            let mut lost = Vec::new();
-            for blob in manifest.blobs() {
-                if store.blob_size(&blob.digest)?.is_none() {
-                    lost.push(blob);
-                }
-            }
-            (false, lost)
-        }
-    };
-    let mut report = PushReport { created, uploaded: 0, bytes: 0 };
-    if missing.is_empty() {
-        return Ok(report);
-    }
-    for blob in &missing {
-        let label = blob_label(manifest, &blob.digest);
-        let reader = open(blob, &label)?;
-        store
-            .put_blob(&blob.digest, blob.size, reader)
-            .with_context(|| format!("cannot store {label} ({:?})", blob.digest))?;
-        report.uploaded += 1;
-        report.bytes += blob.size;
-    }
-    match store.publish(signed)? {
-        Publish::Published { .. } => Ok(report),
-        Publish::Missing(still) => {
-            let list = still.iter().map(|b| b.digest.prefixed()).collect::<Vec<_>>().join(", ");
-            bail!("{} still lacks blobs after they were stored: {list}", store.dir().display())
+            bail!("{} still lacks blobs after they were stored: {list}", destination.describe())
         }
     }
 }

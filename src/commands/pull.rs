@@ -18,7 +18,7 @@ use wasmnn_registry::handler::is_valid_function_name;
 use wasmnn_registry::manifest::{BlobRef, SignedManifest};
 use wasmnn_registry::store::{Policy, Store};
 
-use crate::commands::publish::{PushReport, byte_bar, push, push_into_store};
+use crate::commands::publish::{PushReport, byte_bar, push};
 
 /// Arguments of `pull`.
 #[derive(Debug, clap::Args)]
@@ -108,7 +108,7 @@ pub(crate) fn pull_into_store(
 ) -> anyhow::Result<PushReport> {
     let store =
         Store::open(dir, Policy::default()).with_context(|| format!("cannot open data dir {}", dir.display()))?;
-    push_into_store(&store, signed, |blob, label| {
+    push(&store, signed, |blob, label| {
         let file = download(source, blob, label, Some(dir))?;
         Ok(Box::new(BufReader::new(file)) as Box<dyn Read>)
     })

@@ -13,7 +13,7 @@ use anyhow::Context;
 use wasmnn_registry::keys::{KeyError, NODE_KEY_FILE, PublicKey, SecretKey, default_key_path};
 use wasmnn_registry::store::{Policy, Store};
 use wasmnn_runtime::node::{self, NodeConfig, NodeState};
-use wasmnn_runtime::{Backend, ResolvedBackend, Runtime};
+use wasmnn_runtime::Runtime;
 
 use crate::commands::{Globals, default_data_dir};
 
@@ -119,12 +119,7 @@ pub fn serve(
     let store =
         Store::open(&data, args.policy()).with_context(|| format!("cannot open the data dir {}", data.display()))?;
     let key = node_key(args.node_key.as_deref())?;
-    let backend = globals.backend.resolve()?;
-    let backend_report = match (&backend, globals.backend) {
-        (ResolvedBackend::Gpu(_), _) => "gpu: the adapter passed the self-test".to_owned(),
-        (ResolvedBackend::Cpu, Backend::Cpu) => "cpu: chosen with --backend cpu".to_owned(),
-        (ResolvedBackend::Cpu, _) => "cpu: no hardware GPU passed the self-test (see the log)".to_owned(),
-    };
+    let (backend, backend_report) = globals.backend.resolve_explained()?;
     tracing::info!(backend = %backend_report, node = %key.public(), "node");
     let mut config = NodeConfig {
         queue: args.queue,

@@ -4,15 +4,17 @@
 //! ([`Policy::call_retention`](super::Policy::call_retention),
 //! [`Policy::call_retention_bytes`](super::Policy::call_retention_bytes)), oldest first.
 //!
-//! The data files are content-addressed under `DATA/calls` and shared between calls by
-//! reference count. The order of changes is the blob store's: files are written before the
-//! index names them, and deleted only after the commit that dropped their last reference,
-//! so a crash leaves at most stray files, which [`Store::open`] removes.
+//! Call data is content-addressed and shared between calls by reference count. Data of at
+//! most [`INLINE_CALL_DATA`] bytes (most calls) lives in the index itself, so one durable
+//! commit makes a whole group of calls durable; larger data is a file under `DATA/calls`.
+//! The order of changes for files is the blob store's: files are written before the index
+//! names them, and deleted only after the commit that dropped their last reference, so a
+//! crash leaves at most stray files, which [`Store::open`] removes.
 
 use std::fs::File;
 use std::sync::PoisonError;
 
-use redb::{Durability, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::tables::{self, CallRecord};
 use super::{Policy, Store, StoreError, unix_now};
@@ -28,126 +30,102 @@ pub enum CallData {
     Output,
 }
 
+/// Call data up to this many bytes is kept in the index rather than in a file of its own.
+pub const INLINE_CALL_DATA: usize = 256 << 10;
+
+/// The recorded bytes of a call's input or output.
+#[derive(Debug)]
+pub enum CallBytes {
+    /// Small data, kept in the index (checked against its digest when read).
+    Inline(Vec<u8>),
+    /// A data file, checked against its digest and positioned at its start, and its size.
+    File(File, u64),
+}
+
 /// What one pruning pass dropped.
 #[derive(Debug, Default)]
 struct Pruned {
     /// Call records dropped.
     calls: usize,
-    /// Data digests whose last reference went, whose files may be deleted after the commit.
+    /// Digests of data files whose last reference went, deleted after the commit.
     unreferenced: Vec<Sha256Digest>,
 }
 
-/// Calls recorded non-durably since the last [`Store::flush_calls`].
-#[derive(Debug, Default)]
-pub(super) struct Unflushed {
-    /// Data files written unsynced.
-    written: Vec<Sha256Digest>,
-    /// Data files pruning left unreferenced, deleted once the prune is durable.
-    unreferenced: Vec<Sha256Digest>,
-    /// The generation of the last call recorded (counts every call this process recorded).
-    generation: u64,
+/// One call to record: its receipt id, its signed receipt (kept as the text given) and its
+/// input and output bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCall<'a> {
+    /// The receipt id.
+    pub id: &'a Sha256Digest,
+    /// The signed receipt JSON.
+    pub receipt_json: &'a str,
+    /// The input bytes.
+    pub input: &'a [u8],
+    /// The output bytes.
+    pub output: &'a [u8],
 }
 
 impl Store {
-    /// Records the call whose receipt id is `id`: its signed receipt (`receipt_json`, kept
-    /// as the text given) and its input and output bytes. The data files are written first
-    /// (content-addressed, so bytes another retained call has are stored once), then the
-    /// record, in one transaction that also drops whatever the retention policy says must
-    /// go ([`Store::prune_calls`]). Recording an id that is already recorded changes
-    /// nothing. A call whose input and output together exceed
-    /// [`Policy::call_retention_bytes`] is not kept (it would have to push out every other
-    /// call and then itself).
-    ///
-    /// The record is visible at once but **not yet durable**: the files are not synced and
-    /// the transaction is committed non-durably, so that many calls share one sync. The
-    /// returned generation is durable once [`Store::flush_calls`] has returned a
-    /// generation at least as high (a node answers the call only then).
+    /// Records `calls` durably, all or none (group commit: a node records the calls that
+    /// finished together in one batch, so they share one sync). Data over
+    /// [`INLINE_CALL_DATA`] bytes is written to files and synced first (content-addressed,
+    /// so bytes another retained call has are stored once); then one transaction adds the
+    /// records, their smaller data and references, and drops whatever the retention policy
+    /// says must go ([`Store::prune_calls`]); files that lost their last reference are
+    /// deleted after it commits. A call already recorded is left as it is. A call whose
+    /// input and output together exceed [`Policy::call_retention_bytes`] is not kept (it
+    /// would have to push out every other call and then itself).
     ///
     /// # Errors
-    /// Storage or the index fails; the call is then not recorded (files written for it are
-    /// removed at the next start).
-    pub fn record_call(
-        &self,
-        id: &Sha256Digest,
-        receipt_json: &str,
-        input: &[u8],
-        output: &[u8],
-    ) -> Result<u64, StoreError> {
-        self.record_call_at(id, receipt_json, input, output, unix_now())
+    /// Storage or the index fails; none of the calls is then recorded (files written for
+    /// them are removed at the next start).
+    pub fn record_calls(&self, calls: &[NewCall<'_>]) -> Result<(), StoreError> {
+        self.record_calls_at(calls, unix_now())
     }
 
-    /// [`Store::record_call`] with the clock at `now` (unix seconds).
-    fn record_call_at(
-        &self,
-        id: &Sha256Digest,
-        receipt_json: &str,
-        input: &[u8],
-        output: &[u8],
-        now: u64,
-    ) -> Result<u64, StoreError> {
-        if self.find_call(id)?.is_some() {
-            return Ok(0);
+    /// [`Store::record_calls`] with the clock at `now` (unix seconds).
+    fn record_calls_at(&self, calls: &[NewCall<'_>], now: u64) -> Result<(), StoreError> {
+        let mut records = Vec::with_capacity(calls.len());
+        for call in calls {
+            let bytes = (call.input.len() as u64).saturating_add(call.output.len() as u64);
+            if bytes > self.policy.call_retention_bytes {
+                tracing::warn!(receipt = %call.id.prefixed(), bytes, limit = self.policy.call_retention_bytes,
+                    "a call's input and output exceed the node's call retention; not kept");
+                continue;
+            }
+            let record = CallRecord {
+                receipt: call.receipt_json.to_owned(),
+                input: Sha256Digest::of_bytes(call.input),
+                output: Sha256Digest::of_bytes(call.output),
+                recorded_at: now,
+                bytes,
+            };
+            records.push((call.id.to_hex(), record, [call.input, call.output]));
         }
-        let bytes = (input.len() as u64).saturating_add(output.len() as u64);
-        if bytes > self.policy.call_retention_bytes {
-            tracing::warn!(receipt = %id.prefixed(), bytes, limit = self.policy.call_retention_bytes,
-                "a call's input and output exceed the node's call retention; not kept");
-            self.prune_calls_at(now)?;
-            return Ok(0);
+        let shared = self.call_files_lock.read().unwrap_or_else(PoisonError::into_inner);
+        let mut files = Vec::new();
+        for (_, record, data) in &records {
+            for (digest, bytes) in [(record.input, data[0]), (record.output, data[1])] {
+                if bytes.len() > INLINE_CALL_DATA && !files.contains(&digest) {
+                    self.call_files.write_unsynced(&digest, bytes.len() as u64, bytes)?;
+                    files.push(digest);
+                }
+            }
         }
-        let record = CallRecord {
-            receipt: receipt_json.to_owned(),
-            input: Sha256Digest::of_bytes(input),
-            output: Sha256Digest::of_bytes(output),
-            recorded_at: now,
-            bytes,
-        };
-        let _shared = self.call_files_lock.read().unwrap_or_else(PoisonError::into_inner);
-        self.call_files.write_unsynced(&record.input, input.len() as u64, input)?;
-        self.call_files.write_unsynced(&record.output, output.len() as u64, output)?;
-        let mut txn = self.db.begin_write().map_err(StoreError::index)?;
-        txn.set_durability(Durability::None).map_err(|e| StoreError::Index(e.to_string()))?;
-        if !insert_call(&txn, &id.to_hex(), &record)? {
-            txn.abort().map_err(StoreError::index)?;
-            return Ok(0);
+        if !files.is_empty() {
+            self.call_files.sync(&files).map_err(BlobError::Io)?;
+        }
+        let txn = self.db.begin_write().map_err(StoreError::index)?;
+        for (hex, record, data) in &records {
+            insert_call(&txn, hex, record, [(record.input, data[0]), (record.output, data[1])])?;
         }
         let pruned = prune(&txn, &self.policy, now)?;
         txn.commit().map_err(StoreError::index)?;
+        drop(shared);
         if pruned.calls > 0 {
             tracing::debug!(calls = pruned.calls, files = pruned.unreferenced.len(), "call records pruned");
         }
-        let mut pending = self.unflushed_calls.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.written.extend([record.input, record.output]);
-        pending.unreferenced.extend(pruned.unreferenced);
-        pending.generation += 1;
-        Ok(pending.generation)
-    }
-
-    /// Makes every call recorded so far durable: syncs the data files written since the
-    /// last flush and the folder, then commits durably (which persists the earlier
-    /// non-durable commits), then deletes the files that pruning left unreferenced.
-    /// Returns the generation of the last call it covers (see [`Store::record_call`]).
-    ///
-    /// # Errors
-    /// The file system or the index fails; the calls stay recorded but not durable, and
-    /// the next flush tries again.
-    pub fn flush_calls(&self) -> Result<u64, StoreError> {
-        let (written, unreferenced, generation) = {
-            let mut pending = self.unflushed_calls.lock().unwrap_or_else(PoisonError::into_inner);
-            (std::mem::take(&mut pending.written), std::mem::take(&mut pending.unreferenced), pending.generation)
-        };
-        let synced = self.call_files.sync(&written).map_err(BlobError::Io).map_err(StoreError::from).and_then(|()| {
-            let txn = self.db.begin_write().map_err(StoreError::index)?;
-            txn.commit().map_err(StoreError::index)
-        });
-        if let Err(error) = synced {
-            let mut pending = self.unflushed_calls.lock().unwrap_or_else(PoisonError::into_inner);
-            pending.written.extend(written);
-            pending.unreferenced.extend(unreferenced);
-            return Err(error);
-        }
-        self.delete_unreferenced(&unreferenced)?;
-        Ok(generation)
+        self.delete_unreferenced(&pruned.unreferenced)
     }
 
     /// The signed receipt JSON of the recorded call `id`, as it was recorded.
@@ -158,23 +136,32 @@ impl Store {
         self.find_call(id)?.map(|record| record.receipt).ok_or(StoreError::UnknownReceipt(*id))
     }
 
-    /// Opens the input or output bytes of the recorded call `id`, after checking all of
-    /// them against their digest, positioned at the start, with their size. A file that
-    /// fails is moved to `DATA/calls/quarantine/` and refused (reads of it fail from then
-    /// on; the receipt stays).
+    /// The input or output bytes of the recorded call `id`, after checking all of them
+    /// against their digest: the bytes themselves when kept in the index, else their file.
+    /// A file that fails is moved to `DATA/calls/quarantine/` and refused (reads of it
+    /// fail from then on; the receipt stays).
     ///
     /// # Errors
     /// [`StoreError::UnknownReceipt`] when no call `id` is retained (or it was pruned
     /// meanwhile); a corrupt (`blob_corrupt`) or missing (`unknown_blob`) file; storage or
     /// index failures.
-    pub fn call_data(&self, id: &Sha256Digest, which: CallData) -> Result<(File, u64), StoreError> {
+    pub fn call_data(&self, id: &Sha256Digest, which: CallData) -> Result<CallBytes, StoreError> {
         let record = self.find_call(id)?.ok_or(StoreError::UnknownReceipt(*id))?;
         let digest = match which {
             CallData::Input => record.input,
             CallData::Output => record.output,
         };
+        if let Some(bytes) = self.inline_call_data(&digest)? {
+            if Sha256Digest::of_bytes(&bytes) != digest {
+                tracing::error!(receipt = %id.prefixed(), data = %digest.prefixed(), "a call's data in the index does not match its digest");
+                return Err(
+                    BlobError::DigestMismatch { expected: digest, actual: Sha256Digest::of_bytes(&bytes) }.into()
+                );
+            }
+            return Ok(CallBytes::Inline(bytes));
+        }
         match self.call_files.open_verified(&digest) {
-            Ok(opened) => Ok(opened),
+            Ok((file, size)) => Ok(CallBytes::File(file, size)),
             Err(BlobError::NotFound(_)) if self.find_call(id)?.is_none() => Err(StoreError::UnknownReceipt(*id)),
             Err(error @ BlobError::NotFound(_)) => {
                 tracing::error!(receipt = %id.prefixed(), data = %digest.prefixed(), ?which,
@@ -188,7 +175,7 @@ impl Store {
     /// Drops the call records the retention policy says must go: those recorded
     /// [`Policy::call_retention`] ago or earlier, then the oldest until the calls kept hold
     /// at most [`Policy::call_retention_bytes`] of data. Data files are deleted once no
-    /// call references them, after the commit. [`Store::record_call`] runs this; a node may
+    /// call references them, after the commit. [`Store::record_calls`] runs this; a node may
     /// also run it on a timer.
     ///
     /// # Errors
@@ -209,6 +196,13 @@ impl Store {
         self.delete_unreferenced(&pruned.unreferenced)?;
         tracing::info!(calls = pruned.calls, files = pruned.unreferenced.len(), "call records pruned");
         Ok(pruned.calls)
+    }
+
+    /// The call data `digest` if the index holds it.
+    fn inline_call_data(&self, digest: &Sha256Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(StoreError::index)?;
+        let inline = txn.open_table(tables::CALL_INLINE).map_err(StoreError::index)?;
+        Ok(inline.get(digest.to_hex().as_str()).map_err(StoreError::index)?.map(|g| g.value().to_vec()))
     }
 
     /// The record of call `id`, if retained.
@@ -248,8 +242,12 @@ impl Store {
                 self.call_files.remove(&digest).map_err(BlobError::Io)?;
             }
         }
+        let inline = txn.open_table(tables::CALL_INLINE).map_err(StoreError::index)?;
         for entry in data.iter().map_err(StoreError::index)? {
             let (hex, _) = entry.map_err(StoreError::index)?;
+            if inline.get(hex.value()).map_err(StoreError::index)?.is_some() {
+                continue;
+            }
             let digest = Sha256Digest::from_hex(hex.value()).map_err(|e| StoreError::Index(e.to_string()))?;
             if self.call_files.size(&digest).is_none() {
                 tracing::error!(digest = %digest.prefixed(), "a retained call's data file is missing; reads of it will fail");
@@ -260,26 +258,36 @@ impl Store {
 }
 
 /// Indexes `record` under the receipt id `hex`: the record, its place in time order, its
-/// data references and the byte total. False (and nothing written) when `hex` is already
-/// recorded.
-fn insert_call(txn: &WriteTransaction, hex: &str, record: &CallRecord) -> Result<bool, StoreError> {
+/// data references (with the bytes of new data of at most [`INLINE_CALL_DATA`] bytes, from
+/// `data`: digest and bytes of the input and the output) and the byte total. Nothing
+/// changes when `hex` is already recorded.
+fn insert_call(
+    txn: &WriteTransaction,
+    hex: &str,
+    record: &CallRecord,
+    data: [(Sha256Digest, &[u8]); 2],
+) -> Result<(), StoreError> {
     let mut calls = txn.open_table(tables::CALLS).map_err(StoreError::index)?;
     if calls.get(hex).map_err(StoreError::index)?.is_some() {
-        return Ok(false);
+        return Ok(());
     }
     tables::put(&mut calls, hex, record)?;
     let mut by_time = txn.open_table(tables::CALLS_BY_TIME).map_err(StoreError::index)?;
     by_time.insert((record.recorded_at, hex), ()).map_err(StoreError::index)?;
-    let mut data = txn.open_table(tables::CALL_DATA).map_err(StoreError::index)?;
-    for digest in [record.input, record.output] {
+    let mut references = txn.open_table(tables::CALL_DATA).map_err(StoreError::index)?;
+    let mut inline = txn.open_table(tables::CALL_INLINE).map_err(StoreError::index)?;
+    for (digest, bytes) in data {
         let key = digest.to_hex();
-        let refs = data.get(key.as_str()).map_err(StoreError::index)?.map_or(0, |g| g.value());
-        data.insert(key.as_str(), refs + 1).map_err(StoreError::index)?;
+        let refs = references.get(key.as_str()).map_err(StoreError::index)?.map_or(0, |g| g.value());
+        if refs == 0 && bytes.len() <= INLINE_CALL_DATA {
+            inline.insert(key.as_str(), bytes).map_err(StoreError::index)?;
+        }
+        references.insert(key.as_str(), refs + 1).map_err(StoreError::index)?;
     }
     let mut totals = txn.open_table(tables::CALL_TOTALS).map_err(StoreError::index)?;
     let total = totals.get(tables::CALL_BYTES).map_err(StoreError::index)?.map_or(0, |g| g.value());
     totals.insert(tables::CALL_BYTES, total.saturating_add(record.bytes)).map_err(StoreError::index)?;
-    Ok(true)
+    Ok(())
 }
 
 /// Drops, oldest first, the call records past the policy's age, then more until the byte
@@ -290,6 +298,7 @@ fn prune(txn: &WriteTransaction, policy: &Policy, now: u64) -> Result<Pruned, St
     let mut by_time = txn.open_table(tables::CALLS_BY_TIME).map_err(StoreError::index)?;
     let mut calls = txn.open_table(tables::CALLS).map_err(StoreError::index)?;
     let mut data = txn.open_table(tables::CALL_DATA).map_err(StoreError::index)?;
+    let mut inline = txn.open_table(tables::CALL_INLINE).map_err(StoreError::index)?;
     let mut totals = txn.open_table(tables::CALL_TOTALS).map_err(StoreError::index)?;
     let before = totals.get(tables::CALL_BYTES).map_err(StoreError::index)?.map_or(0, |g| g.value());
     let mut total = before;
@@ -314,7 +323,9 @@ fn prune(txn: &WriteTransaction, policy: &Policy, now: u64) -> Result<Pruned, St
             let key = digest.to_hex();
             let refs = data.get(key.as_str()).map_err(StoreError::index)?.map_or(0, |g| g.value());
             if refs <= 1 {
-                if data.remove(key.as_str()).map_err(StoreError::index)?.is_some() {
+                let was_referenced = data.remove(key.as_str()).map_err(StoreError::index)?.is_some();
+                let was_inline = inline.remove(key.as_str()).map_err(StoreError::index)?.is_some();
+                if was_referenced && !was_inline {
                     pruned.unreferenced.push(digest);
                 }
             } else {
@@ -349,11 +360,25 @@ mod tests {
     }
 
     fn read(store: &Store, id: &Sha256Digest, which: CallData) -> Vec<u8> {
-        let (mut file, size) = store.call_data(id, which).unwrap();
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).unwrap();
-        assert_eq!(size, bytes.len() as u64);
-        bytes
+        match store.call_data(id, which).unwrap() {
+            CallBytes::Inline(bytes) => bytes,
+            CallBytes::File(mut file, size) => {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes).unwrap();
+                assert_eq!(size, bytes.len() as u64);
+                bytes
+            }
+        }
+    }
+
+    /// Data too large to be kept in the index: it gets a file.
+    fn large(byte: u8) -> Vec<u8> {
+        vec![byte; INLINE_CALL_DATA + 1]
+    }
+
+    fn record_at(store: &Store, n: u32, input: &[u8], output: &[u8], now: u64) {
+        let (id, receipt_json) = (id(n), receipt(n));
+        store.record_calls_at(&[NewCall { id: &id, receipt_json: &receipt_json, input, output }], now).unwrap();
     }
 
     fn data_dir(dir: &Path) -> std::path::PathBuf {
@@ -366,6 +391,21 @@ mod tests {
 
     fn has_file(dir: &Path, bytes: &[u8]) -> bool {
         data_dir(dir).join(Sha256Digest::of_bytes(bytes).to_hex()).is_file()
+    }
+
+    fn inline(store: &Store) -> usize {
+        let txn = store.db.begin_read().unwrap();
+        txn.open_table(tables::CALL_INLINE).unwrap().iter().unwrap().count()
+    }
+
+    /// Whether `bytes` are kept, in the index or in a file.
+    fn kept(store: &Store, dir: &Path, bytes: &[u8]) -> bool {
+        has_file(dir, bytes) || store.inline_call_data(&Sha256Digest::of_bytes(bytes)).unwrap().is_some()
+    }
+
+    /// How many distinct data the calls keep, in the index and in files.
+    fn kept_count(store: &Store, dir: &Path) -> usize {
+        inline(store) + files(dir)
     }
 
     fn refs(store: &Store, bytes: &[u8]) -> u64 {
@@ -385,8 +425,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path(), Policy::default()).unwrap();
-            store.record_call(&id(1), &receipt(1), b"the input", b"the output").unwrap();
-            store.record_call(&id(1), &receipt(1), b"the input", b"the output").unwrap();
+            record_at(&store, 1, b"the input", b"the output", unix_now());
+            record_at(&store, 1, b"the input", b"the output", unix_now());
             assert_eq!(store.health().unwrap().calls, 1);
             assert_eq!((refs(&store, b"the input"), total_bytes(&store)), (1, 19), "the second record is a no-op");
         }
@@ -395,7 +435,7 @@ mod tests {
         assert_eq!(read(&store, &id(1), CallData::Input), b"the input");
         assert_eq!(read(&store, &id(1), CallData::Output), b"the output");
         assert_eq!(store.health().unwrap().calls, 1);
-        assert_eq!(files(dir.path()), 2);
+        assert_eq!((inline(&store), files(dir.path())), (2, 0), "small data lives in the index");
         assert!(fs::read_dir(dir.path().join("blobs/sha256")).unwrap().next().is_none(), "apart from blobs");
 
         let store = {
@@ -403,7 +443,42 @@ mod tests {
             Store::open(dir.path(), Policy { call_retention: Duration::ZERO, ..Policy::default() }).unwrap()
         };
         assert_eq!(store.prune_calls().unwrap(), 1);
-        assert_eq!((files(dir.path()), total_bytes(&store), store.health().unwrap().calls), (0, 0, 0));
+        assert_eq!((kept_count(&store, dir.path()), total_bytes(&store), store.health().unwrap().calls), (0, 0, 0));
+    }
+
+    #[test]
+    fn large_data_gets_a_file_that_goes_with_its_last_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output) = (large(1), b"small output".to_vec());
+        {
+            let store = Store::open(dir.path(), Policy::default()).unwrap();
+            record_at(&store, 1, &input, &output, unix_now());
+            assert_eq!((inline(&store), files(dir.path())), (1, 1));
+        }
+        let store = Store::open(dir.path(), Policy { call_retention: Duration::ZERO, ..Policy::default() }).unwrap();
+        assert!(has_file(dir.path(), &input), "kept across reopening");
+        assert_eq!(read(&store, &id(1), CallData::Input), input);
+        assert_eq!(read(&store, &id(1), CallData::Output), output);
+        assert_eq!(store.prune_calls().unwrap(), 1);
+        assert_eq!((inline(&store), files(dir.path())), (0, 0));
+    }
+
+    #[test]
+    fn a_batch_shares_data_and_records_a_repeated_call_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Policy::default()).unwrap();
+        let (shared, ids, receipts) = (large(5), [id(1), id(2)], [receipt(1), receipt(2)]);
+        let call = |i: usize, output: &'static [u8]| NewCall {
+            id: &ids[i],
+            receipt_json: &receipts[i],
+            input: &shared,
+            output,
+        };
+        store.record_calls(&[call(0, b"one"), call(1, b"two"), call(0, b"one")]).unwrap();
+        assert_eq!(store.health().unwrap().calls, 2);
+        assert_eq!((refs(&store, &shared), files(dir.path()), inline(&store)), (2, 1, 2));
+        assert_eq!(read(&store, &id(2), CallData::Input), shared);
+        assert_eq!(read(&store, &id(2), CallData::Output), b"two");
     }
 
     #[test]
@@ -411,10 +486,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Policy::default()).unwrap();
         let now = unix_now();
-        store.record_call_at(&id(1), &receipt(1), b"same input", b"output one", now - 3 * DAY).unwrap();
-        store.record_call_at(&id(2), &receipt(2), b"same input", b"output two", now - DAY).unwrap();
-        store.record_call_at(&id(3), &receipt(3), b"echo", b"echo", now).unwrap();
-        assert_eq!(files(dir.path()), 4, "one file for the shared input, one for input = output");
+        record_at(&store, 1, b"same input", b"output one", now - 3 * DAY);
+        record_at(&store, 2, b"same input", b"output two", now - DAY);
+        record_at(&store, 3, b"echo", b"echo", now);
+        assert_eq!(kept_count(&store, dir.path()), 4, "the shared input is kept once, and input = output once");
         assert_eq!((refs(&store, b"same input"), refs(&store, b"echo")), (2, 2));
         assert_eq!(read(&store, &id(3), CallData::Output), b"echo");
 
@@ -425,8 +500,8 @@ mod tests {
         };
         assert_eq!(store.prune_calls().unwrap(), 1, "the call of three days ago");
         assert_eq!(store.call_receipt(&id(1)).unwrap_err().code(), "unknown_receipt");
-        assert!(!has_file(dir.path(), b"output one"));
-        assert!(has_file(dir.path(), b"same input"), "still referenced by call 2");
+        assert!(!kept(&store, dir.path(), b"output one"));
+        assert!(kept(&store, dir.path(), b"same input"), "still referenced by call 2");
         assert_eq!(read(&store, &id(2), CallData::Input), b"same input");
         assert_eq!(refs(&store, b"same input"), 1);
         assert_eq!(store.prune_calls().unwrap(), 0);
@@ -437,55 +512,74 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Policy::default()).unwrap();
         let now = unix_now();
-        store.record_call_at(&id(1), &receipt(1), b"old in", b"old out", now - 8 * DAY).unwrap();
-        store.record_call_at(&id(2), &receipt(2), b"kept in", b"kept out", now - 6 * DAY).unwrap();
+        record_at(&store, 1, b"old in", b"old out", now - 8 * DAY);
+        record_at(&store, 2, b"kept in", b"kept out", now - 6 * DAY);
         assert_eq!(store.health().unwrap().calls, 2, "the clock said it was 8 days ago");
-        store.record_call(&id(3), &receipt(3), b"new in", b"new out").unwrap();
-        store.flush_calls().unwrap();
+        record_at(&store, 3, b"new in", b"new out", unix_now());
         assert_eq!(store.call_receipt(&id(1)).unwrap_err().code(), "unknown_receipt");
         assert!(store.call_receipt(&id(2)).is_ok() && store.call_receipt(&id(3)).is_ok());
-        assert!(!has_file(dir.path(), b"old in") && !has_file(dir.path(), b"old out"));
-        assert_eq!((files(dir.path()), total_bytes(&store)), (4, 28));
+        assert!(!kept(&store, dir.path(), b"old in") && !kept(&store, dir.path(), b"old out"));
+        assert_eq!((kept_count(&store, dir.path()), total_bytes(&store)), (4, 28));
     }
 
     #[test]
     fn the_oldest_calls_go_first_when_over_the_byte_limit() {
+        // Every datum is over the inline limit, so each is a file. Sizes in units of `u`; the limit is 5u.
+        let u = INLINE_CALL_DATA + 1;
+        let bytes = |fill: u8, len: usize| vec![fill; len];
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(dir.path(), Policy { call_retention_bytes: 5 * u as u64, ..Policy::default() }).unwrap();
+        let total_units = |store: &Store| total_bytes(store) as f64 / u as f64;
+        let now = unix_now();
+        let shared = bytes(7, u);
+        record_at(&store, 1, &shared, &bytes(1, u), now - 30);
+        record_at(&store, 2, &bytes(2, u), &bytes(3, u), now - 20);
+        assert_eq!((store.health().unwrap().calls, total_units(&store)), (2, 4.0));
+        record_at(&store, 3, &shared, &bytes(4, u), now - 10);
+        assert_eq!((store.health().unwrap().calls, total_units(&store)), (2, 4.0), "6u > 5u: the oldest went");
+        assert_eq!(store.call_data(&id(1), CallData::Input).unwrap_err().code(), "unknown_receipt");
+        assert!(!has_file(dir.path(), &bytes(1, u)), "its own output was deleted");
+        assert!(has_file(dir.path(), &shared), "the input it shares with call 3 was kept");
+        assert_eq!(read(&store, &id(3), CallData::Input), shared);
+
+        record_at(&store, 4, &bytes(9, 3 * u), &bytes(8, 2 * u + 1), now);
+        assert!(store.call_receipt(&id(4)).is_err(), "a call over the limit by itself is not kept");
+        assert!(store.call_receipt(&id(2)).is_ok() && store.call_receipt(&id(3)).is_ok(), "and pushes nothing out");
+        assert!(!has_file(dir.path(), &bytes(9, 3 * u)));
+
+        record_at(&store, 5, &bytes(5, 2 * u + u / 2), &bytes(6, u), now);
+        assert_eq!(store.health().unwrap().calls, 1, "4u + 3.5u > 5u, then 2u + 3.5u > 5u");
+        assert!(store.call_receipt(&id(5)).is_ok());
+        let kept = (3 * u + u / 2) as u64;
+        assert_eq!((files(dir.path()), total_bytes(&store)), (2, kept), "the shared input went with its last call");
+    }
+
+    #[test]
+    fn small_data_in_the_index_goes_with_its_last_call() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Policy { call_retention_bytes: 100, ..Policy::default() }).unwrap();
         let now = unix_now();
         let shared = [7u8; 20];
-        store.record_call_at(&id(1), &receipt(1), &shared, &[1u8; 20], now - 30).unwrap();
-        store.record_call_at(&id(2), &receipt(2), &[2u8; 20], &[3u8; 20], now - 20).unwrap();
-        assert_eq!((store.health().unwrap().calls, total_bytes(&store)), (2, 80));
-        store.record_call_at(&id(3), &receipt(3), &shared, &[4u8; 20], now - 10).unwrap();
-        assert!(has_file(dir.path(), &[1u8; 20]), "deleted only once the prune is durable");
-        store.flush_calls().unwrap();
+        record_at(&store, 1, &shared, &[1u8; 20], now - 30);
+        record_at(&store, 2, &[2u8; 20], &[3u8; 20], now - 20);
+        record_at(&store, 3, &shared, &[4u8; 20], now - 10);
         assert_eq!((store.health().unwrap().calls, total_bytes(&store)), (2, 80), "120 > 100: the oldest went");
-        assert_eq!(store.call_data(&id(1), CallData::Input).unwrap_err().code(), "unknown_receipt");
-        assert!(!has_file(dir.path(), &[1u8; 20]), "its own output was deleted");
-        assert!(has_file(dir.path(), &shared), "the input it shares with call 3 was kept");
+        assert!(!kept(&store, dir.path(), &[1u8; 20]));
+        assert!(kept(&store, dir.path(), &shared));
         assert_eq!(read(&store, &id(3), CallData::Input), shared);
-
-        store.record_call_at(&id(4), &receipt(4), &[9u8; 60], &[8u8; 41], now).unwrap();
-        assert!(store.call_receipt(&id(4)).is_err(), "a call over the limit by itself is not kept");
-        assert!(store.call_receipt(&id(2)).is_ok() && store.call_receipt(&id(3)).is_ok(), "and pushes nothing out");
-        assert!(!has_file(dir.path(), &[9u8; 60]));
-
-        store.record_call_at(&id(5), &receipt(5), &[5u8; 50], &[6u8; 20], now).unwrap();
-        store.flush_calls().unwrap();
-        assert_eq!(store.health().unwrap().calls, 1, "80 + 70 > 100, then 40 + 70 > 100");
-        assert!(store.call_receipt(&id(5)).is_ok());
-        assert_eq!((files(dir.path()), total_bytes(&store)), (2, 70), "the shared input went with its last call");
+        assert_eq!((inline(&store), files(dir.path())), (4, 0));
     }
 
     #[test]
     fn corrupt_call_data_is_quarantined_not_served() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Policy::default()).unwrap();
-        store.record_call(&id(1), &receipt(1), b"good input", b"good output").unwrap();
-        let path = data_dir(dir.path()).join(Sha256Digest::of_bytes(b"good input").to_hex());
+        let input = large(1);
+        record_at(&store, 1, &input, b"good output", unix_now());
+        let path = data_dir(dir.path()).join(Sha256Digest::of_bytes(&input).to_hex());
         fs::remove_file(&path).unwrap();
-        fs::write(&path, b"evil input").unwrap();
+        fs::write(&path, large(2)).unwrap();
         let err = store.call_data(&id(1), CallData::Input).unwrap_err();
         assert_eq!((err.code(), err.http_status()), ("blob_corrupt", 500));
         assert_eq!(store.call_data(&id(1), CallData::Input).unwrap_err().code(), "unknown_blob", "never served");
@@ -507,10 +601,7 @@ mod tests {
                         let call = thread * 1000 + n;
                         let input = [(call % 2) as u8; 30];
                         let output = [10 + (call % 3) as u8; 30];
-                        store.record_call(&id(call), &receipt(call), &input, &output).unwrap();
-                        if n % 7 == 0 {
-                            store.flush_calls().unwrap();
-                        }
+                        record_at(store, call, &input, &output, unix_now());
                         for which in [CallData::Input, CallData::Output] {
                             match store.call_data(&id(call), which) {
                                 Ok(_) => {}
@@ -521,10 +612,9 @@ mod tests {
                 });
             }
         });
-        store.flush_calls().unwrap();
         let txn = store.db.begin_read().unwrap();
         let data = txn.open_table(tables::CALL_DATA).unwrap();
-        assert_eq!(data.iter().unwrap().count(), files(dir.path()), "one file per referenced digest");
+        assert_eq!(data.iter().unwrap().count(), kept_count(&store, dir.path()), "each referenced digest kept once");
         assert_eq!((store.health().unwrap().calls, total_bytes(&store)), (1, 60));
     }
 
@@ -545,12 +635,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path(), Policy::default()).unwrap();
-            store.record_call(&id(1), &receipt(1), b"in", b"out").unwrap();
+            record_at(&store, 1, b"in", &large(3), unix_now());
         }
         let stray = Sha256Digest::of_bytes(b"stray");
         fs::write(data_dir(dir.path()).join(stray.to_hex()), b"stray").unwrap();
         fs::write(dir.path().join("calls/tmp/upload-xyz"), b"half").unwrap();
-        fs::remove_file(data_dir(dir.path()).join(Sha256Digest::of_bytes(b"out").to_hex())).unwrap();
+        fs::remove_file(data_dir(dir.path()).join(Sha256Digest::of_bytes(&large(3)).to_hex())).unwrap();
         let store = Store::open(dir.path(), Policy::default()).unwrap();
         assert!(!data_dir(dir.path()).join(stray.to_hex()).exists());
         assert!(fs::read_dir(dir.path().join("calls/tmp")).unwrap().next().is_none());

@@ -17,7 +17,7 @@ mod tables;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableTable};
@@ -27,7 +27,7 @@ use crate::blobs::{BlobError, BlobFiles};
 use crate::keys::PublicKey;
 use crate::manifest::ManifestError;
 
-pub use calls::CallData;
+pub use calls::{CallBytes, CallData, INLINE_CALL_DATA, NewCall};
 pub use gc::GcReport;
 pub use publish::Publish;
 pub use query::{Health, Resolved};
@@ -82,8 +82,6 @@ pub struct Store {
     /// that lost their last reference are deleted, so a file is never deleted under a call
     /// that is about to reference it.
     call_files_lock: RwLock<()>,
-    /// What [`Store::flush_calls`] has yet to make durable.
-    unflushed_calls: Mutex<calls::Unflushed>,
     db: Database,
     policy: Policy,
     dir: PathBuf,
@@ -260,7 +258,7 @@ impl Store {
     /// the index back in line after a crash: unfinished uploads and blob files the index
     /// does not know are deleted, and indexed blobs whose files are gone or the wrong size
     /// are marked quarantined (a good copy can be uploaded again). Call data files no call
-    /// record references are deleted too (see [`Store::record_call`]).
+    /// record references are deleted too (see [`Store::record_calls`]).
     ///
     /// # Errors
     /// The folder or the index cannot be opened (for example, another node has it open).
@@ -278,15 +276,7 @@ impl Store {
         // must not happen under a node that already has this data dir open.
         let files = BlobFiles::open(data_dir).map_err(BlobError::Io)?;
         let call_files = BlobFiles::open(&data_dir.join(CALLS_DIR)).map_err(BlobError::Io)?;
-        let store = Store {
-            files,
-            call_files,
-            call_files_lock: RwLock::new(()),
-            unflushed_calls: Mutex::new(calls::Unflushed::default()),
-            db,
-            policy,
-            dir: data_dir.to_owned(),
-        };
+        let store = Store { files, call_files, call_files_lock: RwLock::new(()), db, policy, dir: data_dir.to_owned() };
         store.create_tables()?;
         store.reconcile()?;
         store.reconcile_calls()?;
@@ -314,6 +304,7 @@ impl Store {
         txn.open_table(tables::CALLS).map_err(StoreError::index)?;
         txn.open_table(tables::CALLS_BY_TIME).map_err(StoreError::index)?;
         txn.open_table(tables::CALL_DATA).map_err(StoreError::index)?;
+        txn.open_table(tables::CALL_INLINE).map_err(StoreError::index)?;
         txn.open_table(tables::CALL_TOTALS).map_err(StoreError::index)?;
         txn.commit().map_err(StoreError::index)
     }

@@ -32,7 +32,7 @@ pub struct Health {
     pub blobs: u64,
     /// Blobs that failed their digest and wait for a good copy.
     pub quarantined: u64,
-    /// Call records retained (see [`Store::record_call`]).
+    /// Call records retained (see [`Store::record_calls`]).
     pub calls: u64,
 }
 

@@ -31,6 +31,11 @@ pub(super) const CALLS_BY_TIME: TableDefinition<(u64, &str), ()> = TableDefiniti
 /// Call data digest (hex) → how many references call records hold to it (a call whose
 /// input and output are the same bytes holds two).
 pub(super) const CALL_DATA: TableDefinition<&str, u64> = TableDefinition::new("call_data");
+/// Call data digest (hex) → the bytes, for data of at most
+/// [`INLINE_CALL_DATA`](super::calls::INLINE_CALL_DATA) bytes: kept in the index, so a
+/// flush makes many calls durable with one commit instead of one file sync each. Larger
+/// data is a file under `DATA/calls`.
+pub(super) const CALL_INLINE: TableDefinition<&str, &[u8]> = TableDefinition::new("call_inline");
 /// Running totals of the call records; [`CALL_BYTES`] is the only key.
 pub(super) const CALL_TOTALS: TableDefinition<&str, u64> = TableDefinition::new("call_totals");
 /// The key in [`CALL_TOTALS`] of the sum of every retained record's `bytes`.

@@ -10,16 +10,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tracing::Instrument;
 use wasmnn_registry::Sha256Digest;
-use wasmnn_registry::store::{CallData, StoreError};
+use wasmnn_registry::store::{CallBytes, CallData, StoreError};
 
 use super::error::ApiError;
+use super::recorder::CallToRecord;
 use super::registry_api::{checked_name, parse_digest, parse_version};
 use super::{NodeState, file_response, read_body};
 use crate::InvokeError;
@@ -72,7 +73,7 @@ async fn call(
     name: String,
     query: Result<Query<InvokeQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
-) -> Result<(Vec<u8>, SignedReceipt, String), ApiError> {
+) -> Result<(Bytes, SignedReceipt, String), ApiError> {
     let name = checked_name(name)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let seed = parse_seed(query.seed.as_deref())?;
@@ -94,11 +95,18 @@ async fn call(
     let call = tokio::task::spawn_blocking(move || {
         let _slots = (admitted, worker);
         let _entered = span.enter();
-        runner.run_call(&name, Selector { version, digest }, &input, seed, flag)
+        runner.run_call(&name, Selector { version, digest }, &input, seed, flag).map(|ran| (ran, input))
     });
-    let (output, receipt, content_type, generation) = call.await.map_err(ApiError::internal)??;
+    let ((output, receipt, content_type), input) = call.await.map_err(ApiError::internal)??;
     drop(cancel);
-    node.recorder.durable(generation).await?;
+    let output = Bytes::from(output);
+    let record = CallToRecord {
+        id: receipt.id(),
+        receipt_json: String::from_utf8(receipt.to_json()).map_err(ApiError::internal)?,
+        input,
+        output: output.clone(),
+    };
+    node.recorder.record(record).await?;
     Ok((output, receipt, content_type))
 }
 
@@ -125,14 +133,15 @@ async fn call_data(
     which: CallData,
 ) -> Result<Response, ApiError> {
     let id = parse_digest(&id)?;
-    let (file, size) = node.blocking(move |store| store.call_data(&id, which)).await?;
-    Ok(file_response(file, size))
+    match node.blocking(move |store| store.call_data(&id, which)).await? {
+        CallBytes::Inline(bytes) => Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
+        CallBytes::File(file, size) => Ok(file_response(file, size)),
+    }
 }
 
 impl NodeState {
-    /// Runs one call of the version of `name` that `selector` names and records its
-    /// receipt, input and output (not yet durably: the returned generation says which
-    /// flush makes it so). Also returns the output's content type.
+    /// Runs one call of the version of `name` that `selector` names: its output, signed
+    /// receipt and the output's content type.
     fn run_call(
         &self,
         name: &str,
@@ -140,7 +149,7 @@ impl NodeState {
         input: &[u8],
         seed: u64,
         cancel: Arc<AtomicBool>,
-    ) -> Result<(Vec<u8>, SignedReceipt, String, u64), ApiError> {
+    ) -> Result<(Vec<u8>, SignedReceipt, String), ApiError> {
         let digest = match selector.digest {
             Some(digest) => digest,
             None => self.store.resolve(name, selector.version.as_ref())?.digest,
@@ -169,13 +178,11 @@ impl NodeState {
         }
         .sign(&self.key)
         .map_err(ApiError::internal)?;
-        let json = String::from_utf8(receipt.to_json()).map_err(ApiError::internal)?;
-        let generation = self.store.record_call(&receipt.id(), &json, input, &output)?;
         tracing::info!(
             function = %manifest.manifest().name, receipt = %receipt.id().prefixed(), fuel = outcome.fuel,
             ops = outcome.ops, backend = outcome.backend, "call"
         );
-        Ok((output, receipt, manifest.manifest().output.clone(), generation))
+        Ok((output, receipt, manifest.manifest().output.clone()))
     }
 }
 

@@ -1,80 +1,88 @@
-//! Group commit of call records. A call is recorded non-durably
-//! ([`Store::record_call`]); its answer waits until a flush has made it durable. One
-//! thread flushes whenever calls are waiting, so calls that finish together share one
-//! sync of their files and one durable commit instead of paying for their own.
+//! Group commit of call records. A finished call hands its record to the recorder thread
+//! and waits; the thread takes every record waiting at that moment and records them all
+//! durably at once ([`Store::record_calls`]: one sync and one commit shared by the
+//! batch), then answers each. While it works, the next batch gathers, so the busier the
+//! node, the more calls share a commit.
 
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::time::Duration;
 
-use tokio::sync::watch;
-use wasmnn_registry::store::Store;
+use axum::body::Bytes;
+use tokio::sync::oneshot;
+use wasmnn_registry::Sha256Digest;
+use wasmnn_registry::store::{NewCall, Store};
 
 use super::error::ApiError;
 
-/// How long the flusher waits before retrying a failed flush.
-const RETRY_AFTER: Duration = Duration::from_millis(100);
+/// A call to record: receipt id, signed receipt JSON, input and output.
+pub struct CallToRecord {
+    /// The receipt id.
+    pub id: Sha256Digest,
+    /// The signed receipt JSON.
+    pub receipt_json: String,
+    /// The input bytes.
+    pub input: Bytes,
+    /// The output bytes.
+    pub output: Bytes,
+}
 
-/// The flusher thread's handle: ask for a flush, wait for a generation to be durable.
+/// A record waiting for the thread, and where its outcome goes.
+type Waiting = (CallToRecord, oneshot::Sender<Result<(), String>>);
+
+/// The recorder thread's handle.
 pub struct Recorder {
-    requests: Sender<()>,
-    flushed: watch::Receiver<u64>,
+    waiting: Sender<Waiting>,
 }
 
 impl Recorder {
-    /// Starts the flusher thread for `store`; it ends when the recorder is dropped.
+    /// Starts the recorder thread for `store`; it ends when the recorder is dropped.
     pub fn start(store: Arc<Store>) -> Self {
-        let (requests, pending) = mpsc::channel();
-        let (published, flushed) = watch::channel(0);
+        let (waiting, batches) = mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("wasmnn-recorder".to_owned())
-            .spawn(move || flush_when_asked(&store, &pending, &published));
+            .spawn(move || record_batches(&store, &batches));
         if let Err(error) = spawned {
             tracing::error!(%error, "cannot start the call recorder; calls will not be answered");
         }
-        Recorder { requests, flushed }
+        Recorder { waiting }
     }
 
-    /// Waits until the call recorded as `generation` is durable.
+    /// Records `call` durably, together with the other calls waiting at the same time.
     ///
     /// # Errors
-    /// The flusher thread is gone.
-    pub async fn durable(&self, generation: u64) -> Result<(), ApiError> {
-        let mut flushed = self.flushed.clone();
-        if *flushed.borrow() >= generation {
-            return Ok(());
-        }
-        self.requests.send(()).map_err(|_| ApiError::internal("the call recorder stopped"))?;
-        flushed
-            .wait_for(|done| *done >= generation)
+    /// Storage fails (the call is then not recorded), or the recorder thread is gone.
+    pub async fn record(&self, call: CallToRecord) -> Result<(), ApiError> {
+        let stopped = || ApiError::internal("the call recorder stopped");
+        let (done, outcome) = oneshot::channel();
+        self.waiting.send((call, done)).map_err(|_| stopped())?;
+        outcome
             .await
-            .map_err(|_| ApiError::internal("the call recorder stopped"))?;
-        Ok(())
+            .map_err(|_| stopped())?
+            .map_err(|error| ApiError::internal(format!("cannot record the call: {error}")))
     }
 }
 
-/// The flusher loop: on each request (and all requests queued behind it), one flush;
-/// a failed flush is logged and retried, so waiting calls are answered once it works.
-fn flush_when_asked(store: &Store, pending: &Receiver<()>, published: &watch::Sender<u64>) {
-    while pending.recv().is_ok() {
-        while pending.try_recv().is_ok() {}
-        loop {
-            match store.flush_calls() {
-                Ok(generation) => {
-                    published.send_if_modified(|done| {
-                        let newer = generation > *done;
-                        if newer {
-                            *done = generation;
-                        }
-                        newer
-                    });
-                    break;
-                }
-                Err(error) => {
-                    tracing::error!(%error, "cannot make call records durable; retrying");
-                    std::thread::sleep(RETRY_AFTER);
-                }
-            }
+/// The recorder loop: each batch is every record waiting when the previous one ended.
+fn record_batches(store: &Store, waiting: &Receiver<Waiting>) {
+    while let Ok(first) = waiting.recv() {
+        let batch: Vec<Waiting> = std::iter::once(first).chain(waiting.try_iter()).collect();
+        let calls: Vec<NewCall<'_>> = batch
+            .iter()
+            .map(|(call, _)| NewCall {
+                id: &call.id,
+                receipt_json: &call.receipt_json,
+                input: &call.input,
+                output: &call.output,
+            })
+            .collect();
+        let outcome = store.record_calls(&calls).map_err(|error| {
+            tracing::error!(%error, calls = calls.len(), "cannot record calls");
+            error.to_string()
+        });
+        drop(calls);
+        for (_, done) in batch {
+            // A caller that went away no longer needs the answer.
+            let _ = done.send(outcome.clone());
         }
     }
 }
