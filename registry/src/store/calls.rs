@@ -87,6 +87,10 @@ impl Store {
     fn record_calls_at(&self, calls: &[NewCall<'_>], now: u64) -> Result<(), StoreError> {
         let mut records = Vec::with_capacity(calls.len());
         for call in calls {
+            // Identical calls make identical receipts: nothing to write, nor to sync.
+            if self.find_call(call.id)?.is_some() {
+                continue;
+            }
             let bytes = (call.input.len() as u64).saturating_add(call.output.len() as u64);
             if bytes > self.policy.call_retention_bytes {
                 tracing::warn!(receipt = %call.id.prefixed(), bytes, limit = self.policy.call_retention_bytes,
@@ -101,6 +105,9 @@ impl Store {
                 bytes,
             };
             records.push((call.id.to_hex(), record, [call.input, call.output]));
+        }
+        if records.is_empty() {
+            return Ok(());
         }
         let shared = self.call_files_lock.read().unwrap_or_else(PoisonError::into_inner);
         let mut files = Vec::new();

@@ -75,10 +75,12 @@ fn record_batches(store: &Store, waiting: &Receiver<Waiting>) {
                 output: &call.output,
             })
             .collect();
+        let started = std::time::Instant::now();
         let outcome = store.record_calls(&calls).map_err(|error| {
             tracing::error!(%error, calls = calls.len(), "cannot record calls");
             error.to_string()
         });
+        tracing::debug!(calls = calls.len(), took_us = started.elapsed().as_micros() as u64, "recorded a batch");
         drop(calls);
         for (_, done) in batch {
             // A caller that went away no longer needs the answer.

@@ -14,7 +14,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Hello {
         let Ok(body) = response.body() else { return };
         ResponseOutparam::set(response_out, Ok(response));
         let Ok(mut stream) = body.write() else { return };
-        let written = stream.write_all(b"hello, wasmnn").and_then(|()| stream.flush());
+        let written = stream.write_all(b"hello, wasmnn").and_then(|()| std::io::Write::flush(&mut stream));
         drop(stream);
         if written.is_ok() {
             let _ = OutgoingBody::finish(body, None);
