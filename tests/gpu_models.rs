@@ -157,6 +157,13 @@ fn two_nodes_agree() -> Result<(), Failed> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let a = node::Node::try_start(&dir.path().join("a"), &["--backend", "gpu"])?;
     let b = node::Node::start(&dir.path().join("b"), &["--backend", "cpu"]);
+    for (node, expected) in [(&a, "passed the self-test"), (&b, "cpu: chosen with --backend cpu")] {
+        let health = node.request("GET", "/healthz", &[], b"").json();
+        let report = health["backend_report"].as_str().unwrap_or_default();
+        if !report.contains(expected) {
+            return Err(format!("{}: /healthz backend_report {report:?} lacks {expected:?}", node.url).into());
+        }
+    }
     let key = dir.path().join("publisher.key");
     let key_arg = key.display().to_string();
     let example = examples_dir().join("orientation").display().to_string();

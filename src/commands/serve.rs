@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use wasmnn_registry::keys::{KeyError, NODE_KEY_FILE, PublicKey, SecretKey, default_key_path};
 use wasmnn_registry::store::{Policy, Store};
-use wasmnn_runtime::node::{self, NodeConfig, NodeState};
 use wasmnn_runtime::Runtime;
+use wasmnn_runtime::node::{self, NodeConfig, NodeState};
 
 use crate::commands::{Globals, default_data_dir};
 
