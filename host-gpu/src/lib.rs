@@ -3,13 +3,14 @@
 //! - [`tensor`]: dense tensors of the supported element types.
 //! - [`ir`]: the typed op set and [`ir::Graph`], built through [`ir::GraphBuilder`] with
 //!   fact inference and constant folding at load.
-//! - [`onnx`]: lowers ONNX models to the IR.
+//! - [`onnx`]: lowers ONNX models to the IR; [`gguf`]: reads GGUF files.
 //! - [`cpu`]: the CPU reference executor. Its kernels, with [`numerics`], **are** the
 //!   numerics specification (`docs/NUMERICS.md`); every other executor must match their
 //!   bits.
 
 pub mod conformance;
 pub mod cpu;
+pub mod gguf;
 pub mod gpu;
 pub mod ir;
 pub mod npy;

@@ -4,6 +4,7 @@
 
 mod cli;
 mod examples;
+mod gguf;
 mod handlers;
 mod invoke;
 mod models;

