@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,17 @@ BENCH_IDS_FORMULA = (
     "input_ids = [101] + [(i * 7919) % 28000 + 1000 for i in range(126)] + [102]; "
     "attention_mask = ones; token_type_ids = zeros; shape [1, 128], int64"
 )
+
+
+def write_model_fixture(path: Path, made_by: str, model: ModelFile, body: dict) -> None:
+    """Write `body` as a JSON fixture at `path`, headed by the script that made it and the
+    pinned model file it was made from."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {
+        "made_by": made_by,
+        "model": {"package": model.package, "path": model.path_in_package, "sha256": model.sha256},
+    }
+    path.write_text(json.dumps({**header, **body}, indent=1) + "\n")
 
 
 def model_cache_dir() -> Path:

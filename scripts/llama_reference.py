@@ -23,7 +23,6 @@ Usage: python3 scripts/llama_reference.py [--smollm2 PATH] [--out DIR] [--tokens
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import gguf
@@ -31,7 +30,7 @@ import numpy as np
 from gguf.quants import dequantize
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-from common import SMOLLM2, add_model_args, verified
+from common import SMOLLM2, add_model_args, verified, write_model_fixture
 
 PROMPTS = [
     "The capital of France is",
@@ -199,16 +198,9 @@ def main() -> None:
         case["max_abs_logit_difference_f32_q8"] = float(np.max(np.abs(last["f32"] - last["q8"])))
         cases.append(case)
         print(f"{prompt!r}: f32 {case['f32']['greedy_text']!r} | q8 {case['q8']['greedy_text']!r}")
-    out = args.out / "smollm2"
-    out.mkdir(parents=True, exist_ok=True)
-    document = {
-        "made_by": "scripts/llama_reference.py",
-        "model": {"package": SMOLLM2.package, "path": SMOLLM2.path_in_package, "sha256": SMOLLM2.sha256},
-        "near_tie": NEAR_TIE,
-        "cases": cases,
-    }
-    (out / "reference.json").write_text(json.dumps(document, indent=1) + "\n")
-    print(f"wrote {out / 'reference.json'}")
+    path = args.out / "smollm2" / "reference.json"
+    write_model_fixture(path, "scripts/llama_reference.py", SMOLLM2, {"near_tie": NEAR_TIE, "cases": cases})
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

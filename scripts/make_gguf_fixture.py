@@ -12,14 +12,13 @@ Usage: python3 scripts/make_gguf_fixture.py [--smollm2 PATH] [--out DIR]
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import gguf
 import numpy as np
 from gguf.quants import dequantize
 
-from common import SMOLLM2, add_model_args, verified
+from common import SMOLLM2, add_model_args, verified, write_model_fixture
 
 # (tensor, row) pairs whose first values are recorded: the first and last token
 # embeddings (Q8_0), a Q4_1 projection row in the first and last block, an f32 norm.
@@ -86,18 +85,10 @@ def main() -> None:
         first = values[row, :VALUES_PER_ROW]
         rows.append({"tensor": name, "row": row, "bits": [int(v) for v in first.view(np.uint32)]})
 
-    out = args.out / "smollm2"
-    out.mkdir(parents=True, exist_ok=True)
-    document = {
-        "made_by": "scripts/make_gguf_fixture.py",
-        "model": {"package": SMOLLM2.package, "path": SMOLLM2.path_in_package, "sha256": SMOLLM2.sha256},
-        "reader": "gguf==0.19.0 (scripts/requirements.txt)",
-        "metadata": metadata,
-        "tensors": tensors,
-        "rows": rows,
-    }
-    (out / "gguf.json").write_text(json.dumps(document, indent=1) + "\n")
-    print(f"wrote {out / 'gguf.json'}: {len(tensors)} tensors, {len(rows)} rows")
+    path = args.out / "smollm2" / "gguf.json"
+    body = {"reader": "gguf==0.19.0 (scripts/requirements.txt)", "metadata": metadata, "tensors": tensors, "rows": rows}
+    write_model_fixture(path, "scripts/make_gguf_fixture.py", SMOLLM2, body)
+    print(f"wrote {path}: {len(tensors)} tensors, {len(rows)} rows")
 
 
 if __name__ == "__main__":

@@ -119,10 +119,10 @@ impl BlobFiles {
         self.write_file(digest, size, reader, true)
     }
 
-    /// [`BlobFiles::write`] without syncing the file or the folder: for data whose index
-    /// entry is committed non-durably and made durable later by [`BlobFiles::sync`] of the
-    /// same digests followed by a durable commit (group commit). After a crash such a file
-    /// may be missing or torn; its digest check then refuses it.
+    /// [`BlobFiles::write`] without syncing the file or the folder: for a batch of files
+    /// that one [`BlobFiles::sync`] of their digests makes durable together (one folder
+    /// sync for all) before the index names them (group commit). After a crash before that
+    /// sync such a file may be missing or torn; its digest check then refuses it.
     ///
     /// # Errors
     /// As [`BlobFiles::write`].

@@ -22,10 +22,6 @@ use crate::wasi;
 /// How often the epoch advances: the resolution of the wall-clock kill switch.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// Bytes of each pooled linear memory and table reset by `memset` rather than given back
-/// to the kernel when an instance ends.
-const POOL_KEEP_RESIDENT: usize = 0;
-
 /// Errors setting up a runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -325,8 +321,9 @@ fn deterministic_config() -> Config {
 
 /// Instance slots for `concurrent` calls at once. A handler component holds one main
 /// module (one memory, one table) and a few small glue modules, so each call gets room
-/// for 8 core instances, 2 memories and 8 tables. Linear memories up to 1 MiB are reset
-/// with `memset` instead of `madvise`, which keeps small handlers free of page faults.
+/// for 8 core instances, 2 memories and 8 tables. Freed slots are reset with `madvise`
+/// (wasmtime's default): keeping 1 MiB resident and resetting it with `memset` instead
+/// cost 10 % of the CPU for no gain (docs/BENCHMARKS.md).
 fn instance_pool(concurrent: u32) -> PoolingAllocationConfig {
     let concurrent = concurrent.max(1);
     let mut pool = PoolingAllocationConfig::new();
@@ -334,9 +331,7 @@ fn instance_pool(concurrent: u32) -> PoolingAllocationConfig {
         .total_core_instances(concurrent.saturating_mul(8))
         .total_memories(concurrent.saturating_mul(2))
         .total_tables(concurrent.saturating_mul(8))
-        .total_stacks(0)
-        .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
-        .table_keep_resident(POOL_KEEP_RESIDENT);
+        .total_stacks(0);
     pool
 }
 

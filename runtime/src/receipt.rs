@@ -99,9 +99,7 @@ impl Receipt {
         // Signed just now by the key the receipt names: nothing to verify.
         Ok(SignedReceipt::assemble(self, signature, canonical))
     }
-}
 
-impl Receipt {
     fn check_schema(&self) -> Result<(), ReceiptError> {
         if self.schema == RECEIPT_SCHEMA { Ok(()) } else { Err(ReceiptError::UnknownSchema(self.schema)) }
     }

@@ -277,7 +277,7 @@ impl Gguf {
             }
             metadata.push((key, value));
         }
-        let alignment = alignment(&metadata)?;
+        let alignment = alignment(keys.get(ALIGNMENT_KEY).map(|&i| &metadata[i].1))?;
         cursor.check_count(tensor_count, 24, MAX_ENTRIES, "the tensor table")?;
         let mut tensors = Vec::new();
         let mut by_name = HashMap::new();
@@ -297,14 +297,6 @@ impl Gguf {
         })? as usize;
         check_placement(&tensors, alignment, (bytes.len() - data_start) as u64)?;
         Ok(Gguf { version, metadata, keys, tensors, by_name, data_start, bytes })
-    }
-
-    /// Reads and parses the GGUF file at `path`.
-    ///
-    /// # Errors
-    /// The file cannot be read (as [`std::io::Error`]), or see [`Gguf::parse`].
-    pub fn open(path: &std::path::Path) -> Result<Result<Gguf, GgufError>, std::io::Error> {
-        Ok(Gguf::parse(std::fs::read(path)?))
     }
 
     /// The metadata in file order.
@@ -335,16 +327,16 @@ impl Gguf {
     }
 }
 
-/// `general.alignment`, or [`DEFAULT_ALIGNMENT`]: a power of two.
-fn alignment(metadata: &[(String, MetaValue)]) -> Result<u64, GgufError> {
-    const KEY: &str = "general.alignment";
-    let Some((_, value)) = metadata.iter().find(|(key, _)| key == KEY) else {
-        return Ok(DEFAULT_ALIGNMENT);
-    };
+/// The metadata key that sets the alignment of the data section and of each tensor.
+const ALIGNMENT_KEY: &str = "general.alignment";
+
+/// The value of [`ALIGNMENT_KEY`] (a uint32 power of two), or [`DEFAULT_ALIGNMENT`].
+fn alignment(value: Option<&MetaValue>) -> Result<u64, GgufError> {
     match value {
-        MetaValue::U32(n) if n.is_power_of_two() => Ok(u64::from(*n)),
-        other => Err(GgufError::BadMetadata {
-            key: KEY.to_owned(),
+        None => Ok(DEFAULT_ALIGNMENT),
+        Some(MetaValue::U32(n)) if n.is_power_of_two() => Ok(u64::from(*n)),
+        Some(other) => Err(GgufError::BadMetadata {
+            key: ALIGNMENT_KEY.to_owned(),
             reason: format!("must be a uint32 power of two, not {other:?}"),
         }),
     }

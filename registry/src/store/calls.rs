@@ -86,9 +86,12 @@ impl Store {
     /// [`Store::record_calls`] with the clock at `now` (unix seconds).
     fn record_calls_at(&self, calls: &[NewCall<'_>], now: u64) -> Result<(), StoreError> {
         let mut records = Vec::with_capacity(calls.len());
+        let read = self.db.begin_read().map_err(StoreError::index)?;
+        let recorded = read.open_table(tables::CALLS).map_err(StoreError::index)?;
         for call in calls {
+            let hex = call.id.to_hex();
             // Identical calls make identical receipts: nothing to write, nor to sync.
-            if self.find_call(call.id)?.is_some() {
+            if recorded.get(hex.as_str()).map_err(StoreError::index)?.is_some() {
                 continue;
             }
             let bytes = (call.input.len() as u64).saturating_add(call.output.len() as u64);
@@ -104,19 +107,20 @@ impl Store {
                 recorded_at: now,
                 bytes,
             };
-            records.push((call.id.to_hex(), record, [call.input, call.output]));
+            let data = [(record.input, call.input), (record.output, call.output)];
+            records.push((hex, record, data));
         }
+        drop(recorded);
+        drop(read);
         if records.is_empty() {
             return Ok(());
         }
         let shared = self.call_files_lock.read().unwrap_or_else(PoisonError::into_inner);
         let mut files = Vec::new();
-        for (_, record, data) in &records {
-            for (digest, bytes) in [(record.input, data[0]), (record.output, data[1])] {
-                if bytes.len() > INLINE_CALL_DATA && !files.contains(&digest) {
-                    self.call_files.write_unsynced(&digest, bytes.len() as u64, bytes)?;
-                    files.push(digest);
-                }
+        for (digest, bytes) in records.iter().flat_map(|(_, _, data)| data) {
+            if bytes.len() > INLINE_CALL_DATA && !files.contains(digest) {
+                self.call_files.write_unsynced(digest, bytes.len() as u64, *bytes)?;
+                files.push(*digest);
             }
         }
         if !files.is_empty() {
@@ -124,7 +128,7 @@ impl Store {
         }
         let txn = self.db.begin_write().map_err(StoreError::index)?;
         for (hex, record, data) in &records {
-            insert_call(&txn, hex, record, [(record.input, data[0]), (record.output, data[1])])?;
+            insert_call(&txn, hex, record, *data)?;
         }
         let pruned = prune(&txn, &self.policy, now)?;
         txn.commit().map_err(StoreError::index)?;
@@ -159,11 +163,10 @@ impl Store {
             CallData::Output => record.output,
         };
         if let Some(bytes) = self.inline_call_data(&digest)? {
-            if Sha256Digest::of_bytes(&bytes) != digest {
+            let actual = Sha256Digest::of_bytes(&bytes);
+            if actual != digest {
                 tracing::error!(receipt = %id.prefixed(), data = %digest.prefixed(), "a call's data in the index does not match its digest");
-                return Err(
-                    BlobError::DigestMismatch { expected: digest, actual: Sha256Digest::of_bytes(&bytes) }.into()
-                );
+                return Err(BlobError::DigestMismatch { expected: digest, actual }.into());
             }
             return Ok(CallBytes::Inline(bytes));
         }
