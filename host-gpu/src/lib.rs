@@ -13,6 +13,7 @@ pub mod cpu;
 pub mod gguf;
 pub mod gpu;
 pub mod ir;
+pub mod llm;
 pub mod npy;
 pub mod numerics;
 pub mod onnx;

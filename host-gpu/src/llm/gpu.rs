@@ -1,0 +1,1 @@
+//! The llama engine on wgpu (written next).

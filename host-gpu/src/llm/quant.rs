@@ -1,0 +1,362 @@
+//! Quantized matrix products: Q4_1 / Q8_0 weights times activations quantized per block of
+//! 32 to int8 (DESIGN rule 5). This module **is** the specification of these products
+//! (`docs/NUMERICS.md`, "Quantized matrix products"):
+//!
+//! 1. Activations, per row and block of 32 values `x` (flushed): `amax = max |x_i|`; a
+//!    block holding NaN or ±inf makes every output of its row the canonical NaN.
+//!    `dx = amax ⊗ C` with `C` = f32 nearest 1/127 (`0x3C010204`),
+//!    `id = dx == 0 ? 0 : reciprocal(dx)`,
+//!    `qx_i = clamp(round_ties_even(x_i ⊗ id), −127, 127)`, `sx = Σ qx_i`.
+//! 2. Per weight block (`dw`, `mw` exact f32 of the stored f16; `qw_i` the stored
+//!    integers): `P = Σ qw_i · qx_i` (exact; any order), then for Q4_1
+//!    `v = (dw ⊗ dx) ⊗ f32(P) ⊕ (mw ⊗ dx) ⊗ f32(sx)` and for Q8_0 `v = (dw ⊗ dx) ⊗ f32(P)`.
+//! 3. Output: `acc = +0`, `acc = acc ⊕ v_b` for blocks in ascending order, canonical.
+//!
+//! `⊗`/`⊕` are the flushing [`mul`]/[`add`]. |P| ≤ 127·127·32 and |sx| ≤ 127·32 are below
+//! 2^24, so their conversions are exact. The integer dot products run on AVX2 when the CPU
+//! has it (`maddubs`/`madd`, exact), else scalar: same bits either way.
+
+use rayon::prelude::*;
+
+use super::LlmError;
+use crate::gguf::{GgmlType, Gguf, TensorInfo};
+use crate::numerics::{CANONICAL_NAN, add, canonical, flush, mul, reciprocal};
+
+/// Elements of one quantization block.
+pub const BLOCK: usize = 32;
+
+/// f32 nearest 1/127: the activation scale is `amax ⊗ INV_127`.
+pub const INV_127: f32 = f32::from_bits(0x3C01_0204);
+
+/// Output rows one parallel job computes.
+const JOB_ROWS: usize = 64;
+
+/// The weight formats of [`QMatrix`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QKind {
+    /// ggml Q4_1: per block of 32 a scale `d`, a minimum `m` and 4-bit `q`: `w = d·q + m`.
+    Q4_1,
+    /// ggml Q8_0: per block of 32 a scale `d` and 8-bit signed `q`: `w = d·q`.
+    Q8_0,
+}
+
+impl QKind {
+    /// Bytes of quantized integers per block (two 4-bit values per byte for Q4_1).
+    pub fn quant_bytes(self) -> usize {
+        match self {
+            QKind::Q4_1 => BLOCK / 2,
+            QKind::Q8_0 => BLOCK,
+        }
+    }
+}
+
+/// A quantized weight matrix of `rows` outputs by `k` inputs, repacked from the GGUF
+/// blocks into separate arrays (scales, minimums, integers) that both executors read.
+#[derive(Debug, Clone)]
+pub struct QMatrix {
+    /// Weight format.
+    pub kind: QKind,
+    /// Output rows.
+    pub rows: usize,
+    /// Inputs per row (a multiple of [`BLOCK`]).
+    pub k: usize,
+    /// `d` of every block, row-major (`rows · k/32`), exact f32 of the stored f16.
+    pub scales: Vec<f32>,
+    /// `m` of every block (Q4_1; empty for Q8_0).
+    pub mins: Vec<f32>,
+    /// The integers of every block: Q4_1 byte `j` holds element `j` in its low nibble and
+    /// element `j + 16` in its high one (ggml's order); Q8_0 bytes are `i8`.
+    pub quants: Vec<u8>,
+}
+
+impl QMatrix {
+    /// Repacks the GGUF tensor `name`, which must be `[k, rows]` (GGUF order) of a
+    /// supported type.
+    ///
+    /// # Errors
+    /// [`LlmError::Model`] when it is missing, misshapen or of another type.
+    pub fn from_gguf(gguf: &Gguf, name: &str, k: usize, rows: usize) -> Result<QMatrix, LlmError> {
+        let info = find(gguf, name, &[k, rows])?;
+        let kind = match info.ggml_type {
+            GgmlType::Q4_1 => QKind::Q4_1,
+            GgmlType::Q8_0 => QKind::Q8_0,
+            other => {
+                return Err(LlmError::Model(format!(
+                    "tensor {name} has type {other:?}; the llama engine runs Q4_1 and Q8_0 matrices"
+                )));
+            }
+        };
+        Ok(QMatrix::from_blocks(kind, rows, k, gguf.tensor_bytes(info)))
+    }
+
+    /// Repacks ggml blocks (`rows · k/32` of them, in row order; the caller has checked the
+    /// byte count).
+    pub fn from_blocks(kind: QKind, rows: usize, k: usize, bytes: &[u8]) -> QMatrix {
+        let blocks = rows * (k / BLOCK);
+        let qb = kind.quant_bytes();
+        let header = match kind {
+            QKind::Q4_1 => 4,
+            QKind::Q8_0 => 2,
+        };
+        let mut matrix = QMatrix {
+            kind,
+            rows,
+            k,
+            scales: Vec::with_capacity(blocks),
+            mins: Vec::with_capacity(if kind == QKind::Q4_1 { blocks } else { 0 }),
+            quants: Vec::with_capacity(blocks * qb),
+        };
+        let f16 = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+        for block in bytes.chunks_exact(header + qb).take(blocks) {
+            matrix.scales.push(canonical(f16(&block[0..2])));
+            if kind == QKind::Q4_1 {
+                matrix.mins.push(canonical(f16(&block[2..4])));
+            }
+            matrix.quants.extend_from_slice(&block[header..]);
+        }
+        matrix
+    }
+
+    /// Blocks per row.
+    pub fn blocks_per_row(&self) -> usize {
+        self.k / BLOCK
+    }
+
+    /// One row dequantized (`d ⊗ q ⊕ m`, or `d ⊗ q`): how the embedding is looked up.
+    pub fn dequantize_row(&self, row: usize) -> Vec<f32> {
+        let kb = self.blocks_per_row();
+        let qb = self.kind.quant_bytes();
+        let mut out = Vec::with_capacity(self.k);
+        for b in row * kb..(row + 1) * kb {
+            let d = self.scales[b];
+            let q = &self.quants[b * qb..(b + 1) * qb];
+            match self.kind {
+                QKind::Q4_1 => {
+                    let m = self.mins[b];
+                    let values = q.iter().map(|&v| v & 15).chain(q.iter().map(|&v| v >> 4));
+                    out.extend(values.map(|v| canonical(add(mul(d, f32::from(v)), m))));
+                }
+                QKind::Q8_0 => out.extend(q.iter().map(|&v| canonical(mul(d, f32::from(v as i8))))),
+            }
+        }
+        out
+    }
+}
+
+/// Finds tensor `name` and checks its GGUF dims.
+pub(super) fn find<'a>(gguf: &'a Gguf, name: &str, dims: &[usize]) -> Result<&'a TensorInfo, LlmError> {
+    let info = gguf.tensor(name).ok_or_else(|| LlmError::Model(format!("tensor {name} is missing")))?;
+    if info.dims.len() != dims.len() || info.dims.iter().zip(dims).any(|(&a, &b)| a != b as u64) {
+        return Err(LlmError::Model(format!("tensor {name} has dims {:?}, expected {dims:?}", info.dims)));
+    }
+    Ok(info)
+}
+
+/// Rows of activations quantized per block ([module documentation](self), step 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QActs {
+    /// Values per row.
+    pub k: usize,
+    /// `qx`, row-major.
+    pub q: Vec<i8>,
+    /// `dx` of every block.
+    pub d: Vec<f32>,
+    /// `sx` of every block.
+    pub s: Vec<i32>,
+    /// Rows that held NaN or ±inf (their outputs are NaN).
+    pub poisoned: Vec<bool>,
+}
+
+impl QActs {
+    /// Quantizes `x`, rows of `k` values (`k` a multiple of [`BLOCK`]).
+    pub fn quantize(x: &[f32], k: usize) -> QActs {
+        let rows = x.len() / k;
+        let blocks = x.len() / BLOCK;
+        let mut acts =
+            QActs { k, q: vec![0; x.len()], d: vec![0.0; blocks], s: vec![0; blocks], poisoned: vec![false; rows] };
+        for (b, (block, q)) in x.chunks_exact(BLOCK).zip(acts.q.chunks_exact_mut(BLOCK)).enumerate() {
+            let mut amax = 0u32;
+            let mut finite = true;
+            for &v in block {
+                let bits = flush(v).to_bits() & 0x7FFF_FFFF;
+                finite &= bits < 0x7F80_0000;
+                amax = amax.max(bits);
+            }
+            if !finite {
+                acts.poisoned[b * BLOCK / k] = true;
+                continue;
+            }
+            let dx = mul(f32::from_bits(amax), INV_127);
+            let id = if dx == 0.0 { 0.0 } else { reciprocal(dx) };
+            let mut sum = 0i32;
+            for (qi, &v) in q.iter_mut().zip(block) {
+                let r = mul(flush(v), id).round_ties_even().clamp(-127.0, 127.0);
+                *qi = r as i8;
+                sum += i32::from(*qi);
+            }
+            acts.d[b] = dx;
+            acts.s[b] = sum;
+        }
+        acts
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.poisoned.len()
+    }
+}
+
+/// `acts · wᵀ`: `[rows of acts, w.rows]`, each output as the [module documentation](self)
+/// says, in parallel over weight rows.
+///
+/// # Panics
+/// When `acts.k != w.k` (a programming error: shapes are checked at load).
+pub fn qmatmul(acts: &QActs, w: &QMatrix) -> Vec<f32> {
+    assert_eq!(acts.k, w.k, "activation and weight widths differ");
+    let n = acts.rows();
+    // Computed as [weight row][token] so that each weight row is read once for all
+    // tokens, then transposed.
+    let mut by_row = vec![0.0f32; w.rows * n];
+    by_row.par_chunks_mut(JOB_ROWS * n).enumerate().for_each(|(job, out)| {
+        for (i, row_out) in out.chunks_exact_mut(n).enumerate() {
+            let row = job * JOB_ROWS + i;
+            for (t, o) in row_out.iter_mut().enumerate() {
+                *o = if acts.poisoned[t] { CANONICAL_NAN } else { canonical(row_dot(w, row, acts, t)) };
+            }
+        }
+    });
+    if n == 1 {
+        return by_row;
+    }
+    let mut out = vec![0.0f32; w.rows * n];
+    for (row, values) in by_row.chunks_exact(n).enumerate() {
+        for (t, &v) in values.iter().enumerate() {
+            out[t * w.rows + row] = v;
+        }
+    }
+    out
+}
+
+/// One output: weight row `row` against activation row `t`.
+fn row_dot(w: &QMatrix, row: usize, acts: &QActs, t: usize) -> f32 {
+    let kb = w.blocks_per_row();
+    let wb = row * kb;
+    let ab = t * kb;
+    let qb = w.kind.quant_bytes();
+    let wq = &w.quants[wb * qb..(wb + kb) * qb];
+    let aq = &acts.q[ab * BLOCK..(ab + kb) * BLOCK];
+    let mut dots = [0i32; 512];
+    let mut acc = 0.0f32;
+    // Integer dots in chunks (exact, vectorized), then the float steps in block order.
+    for start in (0..kb).step_by(dots.len()) {
+        let count = (kb - start).min(dots.len());
+        let dots = &mut dots[..count];
+        let wq = &wq[start * qb..(start + count) * qb];
+        let aq = &aq[start * BLOCK..(start + count) * BLOCK];
+        match w.kind {
+            QKind::Q4_1 => q4_dots(wq, aq, dots),
+            QKind::Q8_0 => q8_dots(wq, aq, dots),
+        }
+        for (j, &p) in dots.iter().enumerate() {
+            let (b, a) = (wb + start + j, ab + start + j);
+            let dx = acts.d[a];
+            let mut v = mul(mul(w.scales[b], dx), p as f32);
+            if w.kind == QKind::Q4_1 {
+                v = add(v, mul(mul(w.mins[b], dx), acts.s[a] as f32));
+            }
+            acc = add(acc, v);
+        }
+    }
+    acc
+}
+
+/// `P` of each Q4_1 block: `wq` 16 bytes per block, `aq` 32 values per block.
+fn q4_dots(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is present, checked just above.
+        unsafe { avx2::q4_dots(wq, aq, dots) };
+        return;
+    }
+    q4_dots_scalar(wq, aq, dots);
+}
+
+/// `P` of each Q8_0 block: `wq` and `aq` 32 values per block.
+fn q8_dots(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is present, checked just above.
+        unsafe { avx2::q8_dots(wq, aq, dots) };
+        return;
+    }
+    q8_dots_scalar(wq, aq, dots);
+}
+
+/// [`q4_dots`] in plain integer arithmetic.
+pub(crate) fn q4_dots_scalar(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
+    for ((w, a), p) in wq.chunks_exact(BLOCK / 2).zip(aq.chunks_exact(BLOCK)).zip(dots) {
+        let (lo, hi) = a.split_at(BLOCK / 2);
+        *p = w
+            .iter()
+            .zip(lo.iter().zip(hi))
+            .map(|(&q, (&l, &h))| i32::from(q & 15) * i32::from(l) + i32::from(q >> 4) * i32::from(h))
+            .sum();
+    }
+}
+
+/// [`q8_dots`] in plain integer arithmetic.
+pub(crate) fn q8_dots_scalar(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
+    for ((w, a), p) in wq.chunks_exact(BLOCK).zip(aq.chunks_exact(BLOCK)).zip(dots) {
+        *p = w.iter().zip(a).map(|(&q, &x)| i32::from(q as i8) * i32::from(x)).sum();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! The block dots with AVX2 integer instructions: `maddubs` (u8 × i8, adjacent pairs
+    //! summed to i16: at most 2·15·127 for Q4_1 and 2·128·127 for Q8_0, so it never
+    //! saturates) and `madd` with ones to i32. All exact, so the bits equal the scalar
+    //! versions'.
+
+    use std::arch::x86_64::*;
+
+    use super::BLOCK;
+
+    /// Horizontal sum of eight i32 lanes.
+    #[target_feature(enable = "avx2")]
+    fn hsum(v: __m256i) -> i32 {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+        _mm_cvtsi128_si32(s)
+    }
+
+    /// See `super::q4_dots`.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn q4_dots(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
+        let ones = _mm256_set1_epi16(1);
+        let low = _mm_set1_epi8(15);
+        for ((w, a), p) in wq.chunks_exact(BLOCK / 2).zip(aq.chunks_exact(BLOCK)).zip(dots) {
+            // SAFETY: `w` has 16 bytes and `a` 32 (exact chunks); unaligned loads.
+            let (packed, x) = unsafe { (_mm_loadu_si128(w.as_ptr().cast()), _mm256_loadu_si256(a.as_ptr().cast())) };
+            let lo = _mm_and_si128(packed, low);
+            let hi = _mm_and_si128(_mm_srli_epi16::<4>(packed), low);
+            let q = _mm256_set_m128i(hi, lo);
+            let pairs = _mm256_maddubs_epi16(q, x);
+            *p = hsum(_mm256_madd_epi16(pairs, ones));
+        }
+    }
+
+    /// See `super::q8_dots`: the sign of `w` is moved onto `x` so the unsigned operand is
+    /// `|w|` (at most 128).
+    #[target_feature(enable = "avx2")]
+    pub(super) fn q8_dots(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
+        let ones = _mm256_set1_epi16(1);
+        for ((w, a), p) in wq.chunks_exact(BLOCK).zip(aq.chunks_exact(BLOCK)).zip(dots) {
+            // SAFETY: both chunks have 32 bytes; unaligned loads.
+            let (w, x) = unsafe { (_mm256_loadu_si256(w.as_ptr().cast()), _mm256_loadu_si256(a.as_ptr().cast())) };
+            let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+            *p = hsum(_mm256_madd_epi16(pairs, ones));
+        }
+    }
+}
