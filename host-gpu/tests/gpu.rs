@@ -1,7 +1,9 @@
 //! The GPU suite (libtest-mimic): shader validation with naga (no GPU needed), op-kind
 //! coverage of the conformance cases, and every conformance case on the adapter, bit for
-//! bit against the CPU reference. Without an adapter the GPU trials are reported as
-//! ignored, unless `WASMNN_REQUIRE_GPU=1`, which turns that into a failure.
+//! bit against the CPU reference; likewise every llama kernel (`llm/<kernel>/<case>`,
+//! [`wasmnn_host_gpu::llm::gpu::conformance`]) and its shader. Without an adapter the GPU
+//! trials are reported as ignored, unless `WASMNN_REQUIRE_GPU=1`, which turns that into a
+//! failure.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -11,6 +13,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use wasmnn_host_gpu::conformance::{self, Case};
 use wasmnn_host_gpu::gpu::{self, GpuContext, ShaderVariant};
 use wasmnn_host_gpu::ir::Op;
+use wasmnn_host_gpu::llm::gpu::conformance::{self as llm_conformance, LlmCase};
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
@@ -23,7 +26,7 @@ fn main() -> ExitCode {
     };
     let mut trials = vec![coverage_trial(&cases)];
     trials.extend(shader_trials(&cases));
-    trials.extend(gpu_trials(cases));
+    trials.extend(gpu_trials(cases, llm_conformance::cases()));
     libtest_mimic::run(&args, trials).exit_code()
 }
 
@@ -39,7 +42,7 @@ fn coverage_trial(cases: &[Case]) -> Trial {
 /// Every shader variant the cases use, parsed and validated by naga and translated to
 /// SPIR-V with its override constants applied.
 fn shader_trials(cases: &[Case]) -> Vec<Trial> {
-    let mut variants: Vec<ShaderVariant> = Vec::new();
+    let mut variants: Vec<ShaderVariant> = wasmnn_host_gpu::llm::gpu::shader_variants();
     let mut failures = Vec::new();
     for case in cases {
         match gpu::shader_variants(&case.graph) {
@@ -81,27 +84,29 @@ fn validate(variant: &ShaderVariant) -> Result<(), Failed> {
     Ok(())
 }
 
-/// The conformance cases on the adapter: ignored without one, failing without one when
-/// `WASMNN_REQUIRE_GPU=1`.
-fn gpu_trials(cases: Vec<Case>) -> Vec<Trial> {
+/// The conformance cases and the llama kernel cases on the adapter: ignored without one,
+/// failing without one when `WASMNN_REQUIRE_GPU=1`.
+fn gpu_trials(cases: Vec<Case>, llm_cases: Vec<LlmCase>) -> Vec<Trial> {
     let required = std::env::var("WASMNN_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    let names: Vec<String> =
+        cases.iter().map(|c| format!("gpu/{}", c.id())).chain(llm_cases.iter().map(LlmCase::id)).collect();
     match GpuContext::new() {
         Ok(ctx) => {
             let ctx = Arc::new(ctx);
             eprintln!("adapter: {:?}", ctx.adapter());
-            cases
-                .into_iter()
-                .map(|case| {
-                    let ctx = Arc::clone(&ctx);
-                    Trial::test(format!("gpu/{}", case.id()), move || case.check(&ctx).map_err(Failed::from))
-                })
-                .collect()
+            let graph_trials = cases.into_iter().map(|case| {
+                let ctx = Arc::clone(&ctx);
+                Trial::test(format!("gpu/{}", case.id()), move || case.check(&ctx).map_err(Failed::from))
+            });
+            let llm_trials = llm_cases.into_iter().map(|case| {
+                let ctx = Arc::clone(&ctx);
+                Trial::test(case.id(), move || case.check(&ctx).map_err(Failed::from))
+            });
+            graph_trials.chain(llm_trials).collect()
         }
         Err(e) if required => {
             vec![Trial::test("gpu/adapter", move || Err(format!("WASMNN_REQUIRE_GPU=1 but {e}").into()))]
         }
-        Err(_) => {
-            cases.iter().map(|c| Trial::test(format!("gpu/{}", c.id()), || Ok(())).with_ignored_flag(true)).collect()
-        }
+        Err(_) => names.into_iter().map(|name| Trial::test(name, || Ok(())).with_ignored_flag(true)).collect(),
     }
 }

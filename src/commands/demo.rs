@@ -14,7 +14,7 @@ use crate::commands::publish::{LocalFunction, push};
 use crate::commands::{Globals, serve};
 
 /// The example handlers the demo serves.
-const DEMO_FUNCTIONS: [&str; 3] = ["orientation", "embeddings", "echo"];
+const DEMO_FUNCTIONS: [&str; 4] = ["orientation", "embeddings", "complete", "echo"];
 
 /// The publisher key of the demo's functions, kept in the data dir.
 const DEMO_KEY_FILE: &str = "demo-publisher.key";
@@ -92,6 +92,10 @@ fn print_try_lines(url: &str, examples: &Path) -> anyhow::Result<()> {
     writeln!(
         out,
         "  curl -sS -D - -d '{{\"input\": [\"The cat sat on the mat.\", \"A feline rested on the rug.\"]}}' {url}/v1/functions/embeddings/invoke"
+    )?;
+    writeln!(
+        out,
+        "  curl -sS -D - -d '{{\"tokens\": [504, 3575, 282, 4649, 314], \"max_tokens\": 8}}' {url}/v1/functions/complete/invoke"
     )?;
     writeln!(out, "  curl -sS -D - -d 'hello, wasmnn' {url}/v1/functions/echo/invoke")?;
     writeln!(out, "  curl -sS {url}/v1/functions")?;

@@ -122,3 +122,51 @@ fn embeddings_match_onnx_runtime_and_rank_paraphrases() {
     let single = json(&invoke(&function, single.as_bytes()));
     assert_eq!(single["data"].as_array().map(Vec::len), Some(1));
 }
+
+/// Calls `complete` and returns its JSON, or the call's error message.
+fn complete(function: &Function, request: &Value) -> Result<(Value, Outcome), String> {
+    let limits = function.default_limits();
+    let input = serde_json::to_vec(request).expect("JSON");
+    match runtime().invoke(function, &input, 0, &limits, None) {
+        Ok(outcome) => Ok((json(&outcome), outcome)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[test]
+fn complete_generates_what_the_engine_generates_and_refuses_bad_requests() {
+    use wasmnn_host_gpu::llm::CpuSession;
+
+    let function = example("complete");
+    let prompt = [504i64, 3575, 282, 4649, 314]; // "The capital of France is"
+    let model = crate::llm::smollm2();
+    let (_, expected) = crate::llm::generate(&mut CpuSession::new(std::sync::Arc::clone(&model), 64), &prompt, 8);
+    let (out, outcome) =
+        complete(&function, &serde_json::json!({"tokens": prompt, "max_tokens": 8})).expect("completes");
+    assert_eq!(out["tokens"], serde_json::json!(expected));
+    assert_eq!(out["finish_reason"], "length");
+    assert_eq!(outcome.ops, 8 * model.ops_per_step(), "one step for the prompt, one per further token");
+    let (out, _) = complete(&function, &serde_json::json!({"tokens": prompt, "max_tokens": 8, "stop": [expected[1]]}))
+        .expect("completes");
+    assert_eq!(
+        (out["tokens"].clone(), out["finish_reason"].clone()),
+        (serde_json::json!(expected[..2]), "stop".into())
+    );
+
+    for (request, message) in [
+        (
+            serde_json::json!({"tokens": [1, 49152], "max_tokens": 2}),
+            "token id 49152 at index 1 is outside the vocabulary of 49152 tokens",
+        ),
+        (
+            serde_json::json!({"tokens": vec![1; 2049], "max_tokens": 1}),
+            "context length exceeded: 0 tokens are in the context and 2049 more were given, but the limit is 2048",
+        ),
+        (serde_json::json!({"tokens": [], "max_tokens": 2}), "tokens is empty"),
+        (serde_json::json!({"tokens": [1], "max_tokens": 0}), "max_tokens must be in 1..=1024"),
+        (serde_json::json!({"tokens": "hello", "max_tokens": 2}), "bad request"),
+    ] {
+        let error = complete(&function, &request).expect_err("refused");
+        assert!(error.contains(message), "{request}: {error}");
+    }
+}

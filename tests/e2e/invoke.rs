@@ -155,7 +155,7 @@ fn the_demo_serves_the_example_handlers() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::demo(&dir.path().join("demo"), false);
     let names: Vec<String> = node.client().functions().unwrap().into_iter().map(|f| f.name).collect();
-    assert_eq!(names, ["echo", "embeddings", "orientation"]);
+    assert_eq!(names, ["complete", "echo", "embeddings", "orientation"]);
     let image = std::fs::read(fixture("orientation/image_1.png")).unwrap();
     let turned = invoke(&node, "/v1/functions/orientation/invoke", &image);
     checked_receipt(&turned, &image);
@@ -164,6 +164,15 @@ fn the_demo_serves_the_example_handlers() {
     checked_receipt(&embedded, sentences);
     let json: serde_json::Value = serde_json::from_slice(&embedded.body).unwrap();
     assert_eq!(json["data"].as_array().map(Vec::len), Some(2), "{json}");
+    // "The capital of France is" → " Paris.\n\n", as the numpy reference continues it.
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("smollm2/reference.json")).unwrap()).unwrap();
+    let case = &reference["cases"][0];
+    let request = serde_json::json!({"tokens": case["tokens"], "max_tokens": 4}).to_string();
+    let completed = invoke(&node, "/v1/functions/complete/invoke", request.as_bytes());
+    checked_receipt(&completed, request.as_bytes());
+    let json: serde_json::Value = serde_json::from_slice(&completed.body).unwrap();
+    assert_eq!(json["tokens"].as_array().unwrap()[..], case["q8"]["greedy"].as_array().unwrap()[..4], "{json}");
     let echoed = invoke(&node, "/v1/functions/echo/invoke", b"hello, wasmnn");
     assert_eq!(checked_receipt(&echoed, b"hello, wasmnn").receipt().output, Sha256Digest::of_bytes(b"hello, wasmnn"));
 }

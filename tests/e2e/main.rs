@@ -7,7 +7,7 @@ mod examples;
 mod gguf;
 mod handlers;
 mod invoke;
-mod llm;
+pub mod llm;
 mod models;
 mod node;
 mod registry;

@@ -27,11 +27,11 @@ pub struct AdapterSummary {
 
 /// An open device with its queue, the shared layouts and the compiled pipelines.
 pub struct GpuContext {
-    pub(super) device: wgpu::Device,
-    pub(super) queue: wgpu::Queue,
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
     summary: AdapterSummary,
     /// The numerics uniform (`zero == 0`, see `shaders/prelude.wgsl`) bound as group 0.
-    pub(super) numerics: wgpu::BindGroup,
+    pub(crate) numerics: wgpu::BindGroup,
     numerics_layout: wgpu::BindGroupLayout,
     /// Group 1 layouts and pipeline layouts by input count.
     layouts: Mutex<HashMap<usize, Arc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>>>,
@@ -103,18 +103,18 @@ impl GpuContext {
     }
 
     /// The largest buffer the device accepts, in bytes.
-    pub(super) fn max_buffer_size(&self) -> u64 {
+    pub(crate) fn max_buffer_size(&self) -> u64 {
         self.device.limits().max_buffer_size.min(self.device.limits().max_storage_buffer_binding_size)
     }
 
     /// The most workgroups one dispatch may have along one dimension.
-    pub(super) fn max_workgroups_per_dimension(&self) -> u32 {
+    pub(crate) fn max_workgroups_per_dimension(&self) -> u32 {
         self.device.limits().max_compute_workgroups_per_dimension
     }
 
     /// Group 1 layout for kernels with `inputs` tensor inputs: binding 0 the params
     /// (`array<u32>`), bindings 1..=inputs the inputs, the next the output.
-    pub(super) fn layouts(&self, inputs: usize) -> Arc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)> {
+    pub(crate) fn layouts(&self, inputs: usize) -> Arc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)> {
         let mut layouts = self.layouts.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = layouts.entry(inputs).or_insert_with(|| {
             let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
@@ -148,7 +148,7 @@ impl GpuContext {
     ///
     /// # Errors
     /// [`GpuError::Shader`] when the driver rejects the shader.
-    pub(super) fn pipeline(
+    pub(crate) fn pipeline(
         &self,
         kernel: &'static Kernel,
         inputs: usize,

@@ -207,7 +207,10 @@ impl QActs {
 }
 
 /// `acts · wᵀ`: `[rows of acts, w.rows]`, each output as the [module documentation](self)
-/// says, in parallel over weight rows.
+/// says, in parallel over weight rows. With AVX2, eight weight rows are computed at once
+/// (one float lane each, the same operations in the same order); the last rows of a
+/// matrix whose row count is not a multiple of eight, and CPUs without AVX2, use
+/// [`row_dot`].
 ///
 /// # Panics
 /// When `acts.k != w.k` (a programming error: shapes are checked at load).
@@ -217,12 +220,27 @@ pub fn qmatmul(acts: &QActs, w: &QMatrix) -> Vec<f32> {
     // Computed as [weight row][token] so that each weight row is read once for all
     // tokens, then transposed.
     let mut by_row = vec![0.0f32; w.rows * n];
+    let wide = has_avx2();
     by_row.par_chunks_mut(JOB_ROWS * n).enumerate().for_each(|(job, out)| {
-        for (i, row_out) in out.chunks_exact_mut(n).enumerate() {
-            let row = job * JOB_ROWS + i;
-            for (t, o) in row_out.iter_mut().enumerate() {
-                *o = if acts.poisoned[t] { CANONICAL_NAN } else { canonical(row_dot(w, row, acts, t)) };
+        let first = job * JOB_ROWS;
+        let rows = out.len() / n;
+        let mut i = 0;
+        while i < rows {
+            let group = if wide && rows - i >= 8 { 8 } else { 1 };
+            for t in 0..n {
+                let mut values = [CANONICAL_NAN; 8];
+                if !acts.poisoned[t] {
+                    if group == 8 {
+                        values = rows8(w, first + i, acts, t);
+                    } else {
+                        values[0] = row_dot(w, first + i, acts, t);
+                    }
+                }
+                for (r, &v) in values[..group].iter().enumerate() {
+                    out[(i + r) * n + t] = canonical(v);
+                }
             }
+            i += group;
         }
     });
     if n == 1 {
@@ -237,62 +255,57 @@ pub fn qmatmul(acts: &QActs, w: &QMatrix) -> Vec<f32> {
     out
 }
 
-/// One output: weight row `row` against activation row `t`.
-fn row_dot(w: &QMatrix, row: usize, acts: &QActs, t: usize) -> f32 {
+/// Whether the eight-row AVX2 kernel can run.
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Outputs of weight rows `row..row + 8` against activation row `t` (AVX2 present).
+fn rows8(w: &QMatrix, row: usize, acts: &QActs, t: usize) -> [f32; 8] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: only called when `has_avx2()`.
+        unsafe { avx2::rows8(w, row, acts, t) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (w, row, acts, t);
+        unreachable!("rows8 needs AVX2")
+    }
+}
+
+/// One output, plainly: weight row `row` against activation row `t` (not canonicalized).
+pub(crate) fn row_dot(w: &QMatrix, row: usize, acts: &QActs, t: usize) -> f32 {
     let kb = w.blocks_per_row();
-    let wb = row * kb;
-    let ab = t * kb;
     let qb = w.kind.quant_bytes();
-    let wq = &w.quants[wb * qb..(wb + kb) * qb];
-    let aq = &acts.q[ab * BLOCK..(ab + kb) * BLOCK];
-    let mut dots = [0i32; 512];
     let mut acc = 0.0f32;
-    // Integer dots in chunks (exact, vectorized), then the float steps in block order.
-    for start in (0..kb).step_by(dots.len()) {
-        let count = (kb - start).min(dots.len());
-        let dots = &mut dots[..count];
-        let wq = &wq[start * qb..(start + count) * qb];
-        let aq = &aq[start * BLOCK..(start + count) * BLOCK];
+    for j in 0..kb {
+        let (b, a) = (row * kb + j, t * kb + j);
+        let wq = &w.quants[b * qb..(b + 1) * qb];
+        let aq = &acts.q[a * BLOCK..(a + 1) * BLOCK];
+        let mut p = [0i32];
         match w.kind {
-            QKind::Q4_1 => q4_dots(wq, aq, dots),
-            QKind::Q8_0 => q8_dots(wq, aq, dots),
+            QKind::Q4_1 => q4_dots_scalar(wq, aq, &mut p),
+            QKind::Q8_0 => q8_dots_scalar(wq, aq, &mut p),
         }
-        for (j, &p) in dots.iter().enumerate() {
-            let (b, a) = (wb + start + j, ab + start + j);
-            let dx = acts.d[a];
-            let mut v = mul(mul(w.scales[b], dx), p as f32);
-            if w.kind == QKind::Q4_1 {
-                v = add(v, mul(mul(w.mins[b], dx), acts.s[a] as f32));
-            }
-            acc = add(acc, v);
+        let dx = acts.d[a];
+        let mut v = mul(mul(w.scales[b], dx), p[0] as f32);
+        if w.kind == QKind::Q4_1 {
+            v = add(v, mul(mul(w.mins[b], dx), acts.s[a] as f32));
         }
+        acc = add(acc, v);
     }
     acc
 }
 
 /// `P` of each Q4_1 block: `wq` 16 bytes per block, `aq` 32 values per block.
-fn q4_dots(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present, checked just above.
-        unsafe { avx2::q4_dots(wq, aq, dots) };
-        return;
-    }
-    q4_dots_scalar(wq, aq, dots);
-}
-
-/// `P` of each Q8_0 block: `wq` and `aq` 32 values per block.
-fn q8_dots(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present, checked just above.
-        unsafe { avx2::q8_dots(wq, aq, dots) };
-        return;
-    }
-    q8_dots_scalar(wq, aq, dots);
-}
-
-/// [`q4_dots`] in plain integer arithmetic.
 pub(crate) fn q4_dots_scalar(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
     for ((w, a), p) in wq.chunks_exact(BLOCK / 2).zip(aq.chunks_exact(BLOCK)).zip(dots) {
         let (lo, hi) = a.split_at(BLOCK / 2);
@@ -304,7 +317,7 @@ pub(crate) fn q4_dots_scalar(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
     }
 }
 
-/// [`q8_dots`] in plain integer arithmetic.
+/// `P` of each Q8_0 block: `wq` and `aq` 32 values per block.
 pub(crate) fn q8_dots_scalar(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
     for ((w, a), p) in wq.chunks_exact(BLOCK).zip(aq.chunks_exact(BLOCK)).zip(dots) {
         *p = w.iter().zip(a).map(|(&q, &x)| i32::from(q as i8) * i32::from(x)).sum();
@@ -313,50 +326,105 @@ pub(crate) fn q8_dots_scalar(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    //! The block dots with AVX2 integer instructions: `maddubs` (u8 × i8, adjacent pairs
-    //! summed to i16: at most 2·15·127 for Q4_1 and 2·128·127 for Q8_0, so it never
-    //! saturates) and `madd` with ones to i32. All exact, so the bits equal the scalar
-    //! versions'.
+    //! Eight weight rows at once with AVX2. The integer block dots use `maddubs` (u8 × i8,
+    //! adjacent pairs summed to i16: at most 2·15·127 for Q4_1 and 2·128·127 for Q8_0, so
+    //! it never saturates) and `madd` with ones to i32, then a transposing `hadd` tree
+    //! leaves row `r`'s `P` in lane `r`: all exact. The float steps run lane-wise with the
+    //! same operations, in the same order, as [`super::row_dot`]: vector `mul`/`add` round
+    //! like scalar ones (no FMA is enabled), and [`flush`] clears subnormal lanes as the
+    //! scalar flush does, so each lane's bits equal the scalar result.
 
     use std::arch::x86_64::*;
 
-    use super::BLOCK;
+    use super::{BLOCK, QActs, QKind, QMatrix};
 
-    /// Horizontal sum of eight i32 lanes.
+    /// Lane-wise `numerics::flush`: subnormal lanes become zero of their sign.
     #[target_feature(enable = "avx2")]
-    fn hsum(v: __m256i) -> i32 {
-        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-        _mm_cvtsi128_si32(s)
+    fn flush(x: __m256) -> __m256 {
+        let bits = _mm256_castps_si256(x);
+        let tiny = _mm256_cmpeq_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x7F80_0000)), _mm256_setzero_si256());
+        let keep = _mm256_or_si256(_mm256_xor_si256(tiny, _mm256_set1_epi32(-1)), _mm256_set1_epi32(i32::MIN));
+        _mm256_castsi256_ps(_mm256_and_si256(bits, keep))
     }
 
-    /// See `super::q4_dots`.
+    /// Lane-wise flushing product.
     #[target_feature(enable = "avx2")]
-    pub(super) fn q4_dots(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
+    fn mul(a: __m256, b: __m256) -> __m256 {
+        flush(_mm256_mul_ps(a, b))
+    }
+
+    /// Lane-wise flushing sum.
+    #[target_feature(enable = "avx2")]
+    fn add(a: __m256, b: __m256) -> __m256 {
+        flush(_mm256_add_ps(a, b))
+    }
+
+    /// Lane `r` = sum of the eight lanes of `p[r]`.
+    #[target_feature(enable = "avx2")]
+    fn transpose_sum(p: [__m256i; 8]) -> __m256i {
+        let s01 = _mm256_hadd_epi32(p[0], p[1]);
+        let s23 = _mm256_hadd_epi32(p[2], p[3]);
+        let s45 = _mm256_hadd_epi32(p[4], p[5]);
+        let s67 = _mm256_hadd_epi32(p[6], p[7]);
+        let s0123 = _mm256_hadd_epi32(s01, s23);
+        let s4567 = _mm256_hadd_epi32(s45, s67);
+        let low = _mm256_permute2x128_si256::<0x20>(s0123, s4567);
+        let high = _mm256_permute2x128_si256::<0x31>(s0123, s4567);
+        _mm256_add_epi32(low, high)
+    }
+
+    /// See `super::rows8`.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn rows8(w: &QMatrix, row: usize, acts: &QActs, t: usize) -> [f32; 8] {
+        let kb = w.blocks_per_row();
+        let qb = w.kind.quant_bytes();
         let ones = _mm256_set1_epi16(1);
         let low = _mm_set1_epi8(15);
-        for ((w, a), p) in wq.chunks_exact(BLOCK / 2).zip(aq.chunks_exact(BLOCK)).zip(dots) {
-            // SAFETY: `w` has 16 bytes and `a` 32 (exact chunks); unaligned loads.
-            let (packed, x) = unsafe { (_mm_loadu_si128(w.as_ptr().cast()), _mm256_loadu_si256(a.as_ptr().cast())) };
-            let lo = _mm_and_si128(packed, low);
-            let hi = _mm_and_si128(_mm_srli_epi16::<4>(packed), low);
-            let q = _mm256_set_m128i(hi, lo);
-            let pairs = _mm256_maddubs_epi16(q, x);
-            *p = hsum(_mm256_madd_epi16(pairs, ones));
+        let stride = i32::try_from(kb).unwrap_or(i32::MAX);
+        let lanes = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+        let mut acc = _mm256_setzero_ps();
+        for j in 0..kb {
+            let a = t * kb + j;
+            let x = &acts.q[a * BLOCK..(a + 1) * BLOCK];
+            // SAFETY: `x` has 32 bytes; unaligned load.
+            let x = unsafe { _mm256_loadu_si256(x.as_ptr().cast()) };
+            let mut partial = [_mm256_setzero_si256(); 8];
+            for (r, part) in partial.iter_mut().enumerate() {
+                let b = (row + r) * kb + j;
+                let q = &w.quants[b * qb..(b + 1) * qb];
+                *part = match w.kind {
+                    QKind::Q4_1 => {
+                        // SAFETY: `q` has 16 bytes; unaligned load.
+                        let packed = unsafe { _mm_loadu_si128(q.as_ptr().cast()) };
+                        let lo = _mm_and_si128(packed, low);
+                        let hi = _mm_and_si128(_mm_srli_epi16::<4>(packed), low);
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set_m128i(hi, lo), x), ones)
+                    }
+                    QKind::Q8_0 => {
+                        // SAFETY: `q` has 32 bytes; unaligned load.
+                        let q = unsafe { _mm256_loadu_si256(q.as_ptr().cast()) };
+                        let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q));
+                        _mm256_madd_epi16(pairs, ones)
+                    }
+                };
+            }
+            let p = _mm256_cvtepi32_ps(transpose_sum(partial));
+            let first = row * kb + j;
+            // SAFETY: lanes index blocks `first + r·kb` for r < 8, all inside `scales`
+            // (rows `row..row + 8` exist).
+            let dw = unsafe { _mm256_i32gather_ps::<4>(w.scales.as_ptr().add(first), lanes) };
+            let dx = _mm256_set1_ps(acts.d[a]);
+            let mut v = mul(mul(dw, dx), p);
+            if w.kind == QKind::Q4_1 {
+                // SAFETY: as for `dw`, `mins` has one value per block.
+                let mw = unsafe { _mm256_i32gather_ps::<4>(w.mins.as_ptr().add(first), lanes) };
+                v = add(v, mul(mul(mw, dx), _mm256_set1_ps(acts.s[a] as f32)));
+            }
+            acc = add(acc, v);
         }
-    }
-
-    /// See `super::q8_dots`: the sign of `w` is moved onto `x` so the unsigned operand is
-    /// `|w|` (at most 128).
-    #[target_feature(enable = "avx2")]
-    pub(super) fn q8_dots(wq: &[u8], aq: &[i8], dots: &mut [i32]) {
-        let ones = _mm256_set1_epi16(1);
-        for ((w, a), p) in wq.chunks_exact(BLOCK).zip(aq.chunks_exact(BLOCK)).zip(dots) {
-            // SAFETY: both chunks have 32 bytes; unaligned loads.
-            let (w, x) = unsafe { (_mm256_loadu_si256(w.as_ptr().cast()), _mm256_loadu_si256(a.as_ptr().cast())) };
-            let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-            *p = hsum(_mm256_madd_epi16(pairs, ones));
-        }
+        let mut out = [0.0f32; 8];
+        // SAFETY: `out` has 8 floats; unaligned store.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
+        out
     }
 }

@@ -1,1 +1,217 @@
+#![expect(clippy::disallowed_methods, reason = "f64 std functions are the independent reference")]
 
+use proptest::prelude::*;
+
+use super::kernels::{AttentionShape, attention, rms_norm, rope, swiglu};
+use super::quant::{BLOCK, INV_127, QActs, QKind, QMatrix, qmatmul, row_dot};
+use crate::numerics::{CANONICAL_NAN, canonical};
+
+/// A deterministic stream of values in [-scale, scale).
+fn values(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+    let mut state = seed | 1;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 40) as f32 / 16_777_216.0 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// Random ggml blocks of `kind`: f16 scales from `scales` (bits), random integers.
+fn blocks(kind: QKind, rows: usize, k: usize, seed: u64, scales: &[u16]) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut next = || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as u32
+    };
+    let mut bytes = Vec::new();
+    for b in 0..rows * k / BLOCK {
+        bytes.extend(scales[b % scales.len()].to_le_bytes());
+        if kind == QKind::Q4_1 {
+            bytes.extend(scales[(b + 1) % scales.len()].to_le_bytes());
+        }
+        bytes.extend((0..kind.quant_bytes()).map(|_| next() as u8));
+    }
+    bytes
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// f16 bits of ordinary scales, and of edge cases: ±0, subnormal, max, ±inf, NaN.
+const ORDINARY: [u16; 4] = [0x2E66, 0x1A00, 0xA3D7, 0x3C00];
+const EDGES: [u16; 9] = [0x0000, 0x8000, 0x0001, 0x03FF, 0x7BFF, 0x7C00, 0xFC00, 0x7E00, 0x2E66];
+
+#[test]
+fn activations_quantize_as_specified() {
+    let mut x = vec![0.0f32; 4 * BLOCK];
+    // Block 0: all zero. Block 1: a ramp from -62.5 to 61.5.
+    for (i, v) in x[BLOCK..2 * BLOCK].iter_mut().enumerate() {
+        *v = i as f32 * 4.0 - 62.5;
+    }
+    x[2 * BLOCK] = f32::from_bits(1); // subnormal: flushed, so block 2 is zero too
+    x[3 * BLOCK] = 1.0e-3;
+    x[3 * BLOCK + 1] = -2.0e-3;
+    let acts = QActs::quantize(&x, 2 * BLOCK);
+    assert_eq!(acts.rows(), 2);
+    assert_eq!(acts.d[0], 0.0);
+    assert!(acts.q[..BLOCK].iter().all(|&q| q == 0));
+    assert_eq!(acts.d[1], crate::numerics::mul(62.5, INV_127));
+    assert_eq!((acts.q[BLOCK], acts.q[BLOCK + 31]), (-127, 125));
+    assert_eq!(acts.d[2], 0.0);
+    assert_eq!((acts.q[3 * BLOCK], acts.q[3 * BLOCK + 1]), (64, -127));
+    assert_eq!(acts.s[3], 64 - 127);
+    assert_eq!(acts.poisoned, [false, false]);
+    for poison in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut y = x.clone();
+        y[2 * BLOCK + 5] = poison;
+        assert_eq!(QActs::quantize(&y, 2 * BLOCK).poisoned, [false, true]);
+    }
+}
+
+#[test]
+fn quantized_products_follow_the_plain_loop() {
+    for kind in [QKind::Q4_1, QKind::Q8_0] {
+        for (rows, k, n) in [(8, 32, 1), (13, 64, 3), (40, 1536, 2), (67, 576, 1)] {
+            for scales in [&ORDINARY[..], &EDGES[..]] {
+                let w = QMatrix::from_blocks(kind, rows, k, &blocks(kind, rows, k, 7 + rows as u64, scales));
+                let mut x = values(k as u64, n * k, 3.0);
+                x[1] = f32::from_bits(0x0000_0100);
+                x[k / 2] = -0.0;
+                if n > 1 {
+                    x[k + 3] = f32::NAN;
+                }
+                let acts = QActs::quantize(&x, k);
+                let got = qmatmul(&acts, &w);
+                for t in 0..n {
+                    for r in 0..rows {
+                        let want = if acts.poisoned[t] { CANONICAL_NAN } else { canonical(row_dot(&w, r, &acts, t)) };
+                        assert_eq!(got[t * rows + r].to_bits(), want.to_bits(), "{kind:?} {rows}x{k} t={t} r={r}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quantized_products_are_close_to_the_exact_product() {
+    let (rows, k) = (24, 256);
+    for kind in [QKind::Q4_1, QKind::Q8_0] {
+        let w = QMatrix::from_blocks(kind, rows, k, &blocks(kind, rows, k, 3, &ORDINARY));
+        let x = values(11, k, 2.0);
+        let acts = QActs::quantize(&x, k);
+        let got = qmatmul(&acts, &w);
+        for (r, &g) in got.iter().enumerate() {
+            let wr = w.dequantize_row(r);
+            let exact: f64 = wr.iter().zip(&x).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+            // Each activation moves by at most dx/2 = amax/254.
+            let bound: f64 = wr.iter().map(|&a| f64::from(a).abs()).sum::<f64>() * 2.0 / 254.0 + 1e-4;
+            assert!((f64::from(g) - exact).abs() <= bound, "{kind:?} row {r}: {g} vs {exact} (bound {bound})");
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn products_match_the_plain_loop_for_any_input(seed in any::<u64>(), rows in 1usize..20, kb in 1usize..6, n in 1usize..3, q4 in any::<bool>()) {
+        let kind = if q4 { QKind::Q4_1 } else { QKind::Q8_0 };
+        let k = kb * BLOCK;
+        let scales: Vec<u16> = values(seed, 8, 1.0).iter().map(|v| v.to_bits() as u16).collect();
+        let w = QMatrix::from_blocks(kind, rows, k, &blocks(kind, rows, k, seed, &scales));
+        let x: Vec<f32> = values(seed ^ 5, n * k, 1.0).iter().map(|v| f32::from_bits(v.to_bits().rotate_left((seed % 32) as u32))).collect();
+        let acts = QActs::quantize(&x, k);
+        let got = qmatmul(&acts, &w);
+        for t in 0..n {
+            for r in 0..rows {
+                let want = if acts.poisoned[t] { CANONICAL_NAN } else { canonical(row_dot(&w, r, &acts, t)) };
+                prop_assert_eq!(got[t * rows + r].to_bits(), want.to_bits());
+            }
+        }
+    }
+}
+
+#[test]
+fn rms_norm_is_close_to_f64() {
+    let x = values(5, 3 * 576, 4.0);
+    let w = values(6, 576, 1.5);
+    let got = rms_norm(&x, &w, 1e-5);
+    for (row, out) in x.chunks(576).zip(got.chunks(576)) {
+        let ms = row.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / 576.0;
+        let r = 1.0 / (ms + 1e-5).sqrt();
+        for ((&v, &wi), &o) in row.iter().zip(&w).zip(out) {
+            let want = f64::from(v) * r * f64::from(wi);
+            assert!((f64::from(o) - want).abs() <= 1e-5 * want.abs().max(1e-3), "{o} vs {want}");
+        }
+    }
+    assert!(rms_norm(&[f32::NAN; 32], &[1.0; 32], 1e-5).iter().all(|v| v.to_bits() == CANONICAL_NAN.to_bits()));
+}
+
+#[test]
+fn rope_turns_pairs_by_the_table_angles() {
+    let (half, positions) = (4, 3);
+    let angle = |p: usize, i: usize| p as f64 * 0.3f64.powi(i as i32);
+    let cos: Vec<f32> = (0..positions * half).map(|j| angle(j / half, j % half).cos() as f32).collect();
+    let sin: Vec<f32> = (0..positions * half).map(|j| angle(j / half, j % half).sin() as f32).collect();
+    let x = values(9, 2 * 16, 2.0);
+    let mut y = x.clone();
+    rope(&mut y, 16, 8, 1, &cos, &sin);
+    for t in 0..2 {
+        for head in 0..2 {
+            for i in 0..half {
+                let at = t * 16 + head * 8 + 2 * i;
+                let (a, b) = (f64::from(x[at]), f64::from(x[at + 1]));
+                let theta = angle(1 + t, i);
+                assert!((f64::from(y[at]) - (a * theta.cos() - b * theta.sin())).abs() < 1e-5);
+                assert!((f64::from(y[at + 1]) - (a * theta.sin() + b * theta.cos())).abs() < 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn attention_is_causal_grouped_softmax() {
+    let (heads, kv_heads, head_dim, positions) = (4, 2, 8, 5);
+    let start = 3;
+    let q = values(1, (positions - start) * heads * head_dim, 1.5);
+    let k = values(2, positions * kv_heads * head_dim, 1.5);
+    let v = values(3, positions * kv_heads * head_dim, 1.5);
+    let shape = AttentionShape { heads, kv_heads, head_dim, start, scale: 0.25 };
+    let got = attention(&q, &k, &v, shape);
+    for t in 0..positions - start {
+        for h in 0..heads {
+            let g = h / 2;
+            let query = &q[(t * heads + h) * head_dim..][..head_dim];
+            let scores: Vec<f64> = (0..=start + t)
+                .map(|j| {
+                    let key = &k[(j * kv_heads + g) * head_dim..][..head_dim];
+                    query.iter().zip(key).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>() * 0.25
+                })
+                .collect();
+            let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let total: f64 = scores.iter().map(|s| (s - m).exp()).sum();
+            for d in 0..head_dim {
+                let want: f64 = scores
+                    .iter()
+                    .enumerate()
+                    .map(|(j, s)| (s - m).exp() / total * f64::from(v[(j * kv_heads + g) * head_dim + d]))
+                    .sum();
+                let o = f64::from(got[(t * heads + h) * head_dim + d]);
+                assert!((o - want).abs() < 1e-5, "t={t} h={h} d={d}: {o} vs {want}");
+            }
+        }
+    }
+}
+
+#[test]
+fn swiglu_specials() {
+    let g = [0.0, -0.0, 1.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -100.0];
+    let u = [1.0; 7];
+    let y = swiglu(&g, &u);
+    assert_eq!(bits(&y[..3]), bits(&[0.0, -0.0, crate::numerics::mul(1.0, crate::numerics::sigmoid(1.0))]));
+    assert!(
+        y[3] == f32::INFINITY && y[4].to_bits() == CANONICAL_NAN.to_bits() && y[5].to_bits() == CANONICAL_NAN.to_bits()
+    );
+    assert_eq!(y[6].to_bits(), (-0.0f32).to_bits());
+}

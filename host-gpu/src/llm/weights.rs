@@ -114,6 +114,20 @@ impl Llama {
         })
     }
 
+    /// Ops one step runs, whatever its token count: the embedding lookup; per block the
+    /// attention norm, the q, k and v products, rotary embedding of q and of k, attention,
+    /// the output product, a residual, the feed-forward norm, the gate and up products,
+    /// SwiGLU, the down product and a residual (15); the final norm and the head. Receipts
+    /// count these.
+    pub fn ops_per_step(&self) -> u64 {
+        3 + 15 * self.layers.len() as u64
+    }
+
+    /// Bytes of KV cache one token takes (keys and values of every block, f32).
+    pub fn kv_bytes_per_token(&self) -> usize {
+        self.layers.len() * 2 * self.config.kv_dim() * 4
+    }
+
     /// The output head: `output.weight`, or the tied embedding.
     pub fn head(&self) -> &QMatrix {
         self.output.as_ref().unwrap_or(&self.embedding)

@@ -8,6 +8,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use wasmnn_host_gpu::gpu::{GpuError, GpuModel};
+use wasmnn_host_gpu::llm::gpu::{GpuLlama, GpuSession};
+use wasmnn_host_gpu::llm::{CpuSession, Llama, LlmError, Session};
 use wasmnn_host_gpu::{CpuExecutor, ExecError, Graph, Tensor, onnx};
 use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::handler::ModelEncoding;
@@ -15,12 +17,25 @@ use wasmnn_registry::handler::ModelEncoding;
 use crate::backend::{Backend, ResolvedBackend};
 use crate::function::ModelFile;
 
+/// Tokens an LLM execution context holds at most (prompt and generated tokens together).
+pub const LLM_CONTEXT: usize = 2048;
+
 /// A model ready to run on this runtime's backend.
-pub struct LoadedGraph {
-    /// The imported graph (what the CPU runs).
-    graph: Graph,
-    /// The GPU compilation, when the backend is the GPU and the graph runs there.
-    gpu: Option<GpuModel>,
+pub enum LoadedGraph {
+    /// A stateless graph (ONNX).
+    Graph {
+        /// The imported graph (what the CPU runs).
+        graph: Graph,
+        /// The GPU compilation, when the backend is the GPU and the graph runs there.
+        gpu: Option<GpuModel>,
+    },
+    /// A llama model (GGUF): each execution context is a session with its KV cache.
+    Llm {
+        /// The checked weights (what the CPU runs).
+        model: Arc<Llama>,
+        /// The weights on the GPU, when the backend is the GPU.
+        gpu: Option<Arc<GpuLlama>>,
+    },
 }
 
 /// Which executor ran a graph.
@@ -44,18 +59,49 @@ pub enum RunFailure {
 }
 
 impl LoadedGraph {
-    /// Graph nodes: the op count one run adds to the call's total.
+    /// The op count one run (or LLM step) adds to the call's total.
     pub fn op_count(&self) -> u64 {
-        self.graph.nodes().len() as u64
+        match self {
+            LoadedGraph::Graph { graph, .. } => graph.nodes().len() as u64,
+            LoadedGraph::Llm { model, .. } => model.ops_per_step(),
+        }
     }
 
-    /// Runs the graph, asking `stop` between ops.
+    /// A fresh LLM session (`None` for a stateless graph) and the executor it runs on.
+    ///
+    /// # Errors
+    /// When the GPU cannot allocate the session.
+    pub fn new_session(&self) -> Option<Result<(Box<dyn Session>, ExecutorUsed), String>> {
+        let LoadedGraph::Llm { model, gpu } = self else { return None };
+        Some(match gpu {
+            Some(gpu) => GpuSession::new(Arc::clone(gpu), LLM_CONTEXT)
+                .map(|s| (Box::new(s) as Box<dyn Session>, ExecutorUsed::Gpu))
+                .map_err(|e| format!("cannot start a GPU session: {e}")),
+            None => Ok((Box::new(CpuSession::new(Arc::clone(model), LLM_CONTEXT)), ExecutorUsed::Cpu)),
+        })
+    }
+
+    /// Bytes of KV cache one token of an LLM session takes (0 for a graph).
+    pub fn kv_bytes_per_token(&self) -> usize {
+        match self {
+            LoadedGraph::Graph { .. } => 0,
+            LoadedGraph::Llm { model, .. } => model.kv_bytes_per_token(),
+        }
+    }
+
+    /// Runs a stateless graph, asking `stop` between ops.
     pub fn run(
         &self,
         inputs: Vec<(String, Tensor)>,
         stop: &dyn Fn() -> bool,
     ) -> Result<(Vec<(String, Tensor)>, ExecutorUsed), RunFailure> {
-        match &self.gpu {
+        let (graph, gpu) = match self {
+            LoadedGraph::Graph { graph, gpu } => (graph, gpu),
+            LoadedGraph::Llm { .. } => {
+                return Err(RunFailure::Inputs("an LLM runs in its execution context's session".into()));
+            }
+        };
+        match gpu {
             Some(model) => {
                 model.run_until(inputs, stop).map(|(out, _)| (out, ExecutorUsed::Gpu)).map_err(|e| match e {
                     GpuError::UnknownInput(_) | GpuError::MissingInput(_) | GpuError::Input { .. } => {
@@ -66,27 +112,28 @@ impl LoadedGraph {
                 })
             }
             None => {
-                CpuExecutor.run_until(&self.graph, inputs, stop).map(|out| (out, ExecutorUsed::Cpu)).map_err(
-                    |e| match e {
-                        ExecError::MissingInput(_) | ExecError::UnknownInput(_) | ExecError::BadInput { .. } => {
-                            RunFailure::Inputs(e.to_string())
-                        }
-                        ExecError::Cancelled { .. } => RunFailure::Cancelled,
-                        other => RunFailure::Executor(other.to_string()),
-                    },
-                )
+                CpuExecutor.run_until(graph, inputs, stop).map(|out| (out, ExecutorUsed::Cpu)).map_err(|e| match e {
+                    ExecError::MissingInput(_) | ExecError::UnknownInput(_) | ExecError::BadInput { .. } => {
+                        RunFailure::Inputs(e.to_string())
+                    }
+                    ExecError::Cancelled { .. } => RunFailure::Cancelled,
+                    other => RunFailure::Executor(other.to_string()),
+                })
             }
         }
     }
 
     /// A one-line description of the graph's inputs, for error messages.
     pub fn describe_inputs(&self) -> String {
-        let inputs: Vec<String> = self
-            .graph
+        let graph = match self {
+            LoadedGraph::Graph { graph, .. } => graph,
+            LoadedGraph::Llm { .. } => return LLM_INPUT.to_owned(),
+        };
+        let inputs: Vec<String> = graph
             .inputs()
             .iter()
             .map(|&id| {
-                let value = self.graph.value(id);
+                let value = graph.value(id);
                 format!("{} {}", value.name, value.fact)
             })
             .collect();
@@ -133,10 +180,15 @@ impl GraphCache {
     }
 
     fn load(&self, model: &ModelFile) -> Result<LoadedGraph, String> {
-        let graph = match model.encoding {
-            ModelEncoding::Onnx => read_onnx(&model.path, &model.sha256)?,
-            ModelEncoding::Ggml => return Err("the ggml encoding is not supported yet".to_owned()),
-        };
+        let bytes = read_checked(&model.path, &model.sha256)?;
+        match model.encoding {
+            ModelEncoding::Onnx => self.load_graph(&bytes, &model.path),
+            ModelEncoding::Ggml => self.load_llm(bytes, &model.path),
+        }
+    }
+
+    fn load_graph(&self, bytes: &[u8], path: &Path) -> Result<LoadedGraph, String> {
+        let graph = onnx::load(bytes).map_err(|e| format!("cannot import model {}: {e}", path.display()))?;
         let gpu = match &self.backend {
             ResolvedBackend::Cpu => None,
             ResolvedBackend::Gpu(ctx) => match GpuModel::new(Arc::clone(ctx), graph.clone()) {
@@ -148,17 +200,40 @@ impl GraphCache {
                 Err(e) => return Err(format!("cannot compile the model for the GPU: {e}")),
             },
         };
-        tracing::debug!(sha256 = %model.sha256, nodes = graph.nodes().len(), gpu = gpu.is_some(), "model compiled");
-        Ok(LoadedGraph { graph, gpu })
+        tracing::debug!(path = %path.display(), nodes = graph.nodes().len(), gpu = gpu.is_some(), "model compiled");
+        Ok(LoadedGraph::Graph { graph, gpu })
+    }
+
+    fn load_llm(&self, bytes: Vec<u8>, path: &Path) -> Result<LoadedGraph, String> {
+        let model = Llama::from_gguf_bytes(bytes, LLM_CONTEXT)
+            .map(Arc::new)
+            .map_err(|e| format!("cannot import model {}: {e}", path.display()))?;
+        let gpu = match &self.backend {
+            ResolvedBackend::Cpu => None,
+            ResolvedBackend::Gpu(ctx) => match GpuLlama::new(Arc::clone(ctx), Arc::clone(&model)) {
+                Ok(gpu) => Some(Arc::new(gpu)),
+                Err(LlmError::Gpu(e)) if self.choice == Backend::Auto => {
+                    tracing::info!(error = %e, "this model runs on the CPU executor");
+                    None
+                }
+                Err(e) => return Err(format!("cannot load the model on the GPU: {e}")),
+            },
+        };
+        tracing::debug!(path = %path.display(), layers = model.layers.len(), gpu = gpu.is_some(), "LLM loaded");
+        Ok(LoadedGraph::Llm { model, gpu })
     }
 }
 
-/// Reads an ONNX file, checks its digest and imports it.
-fn read_onnx(path: &Path, sha256: &Sha256Digest) -> Result<Graph, String> {
+/// What an LLM's `compute` takes and gives (for error messages and docs/HANDLERS.md).
+pub const LLM_INPUT: &str = "one tensor of token ids (I32 or I64, dims [n] or [1, n]); \
+     the output \"logits\" is FP32 [1, vocab], the logits of the last token";
+
+/// Reads a model file and checks its digest.
+fn read_checked(path: &Path, sha256: &Sha256Digest) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read model file {}: {e}", path.display()))?;
     let actual = Sha256Digest::of_bytes(&bytes);
     if actual != *sha256 {
         return Err(format!("model file {} has sha256 {actual}, expected {sha256}", path.display()));
     }
-    onnx::load(&bytes).map_err(|e| format!("cannot import model {}: {e}", path.display()))
+    Ok(bytes)
 }

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+use wasmnn_host_gpu::llm::LlmError;
 use wasmtime::component::Resource;
 
 use super::bindings::HandlerImports;
@@ -11,9 +12,9 @@ use super::bindings::wasi::nn::errors::{self, ErrorCode};
 use super::bindings::wasi::nn::graph::{self, ExecutionTarget, GraphBuilder, GraphEncoding};
 use super::bindings::wasi::nn::inference;
 use super::bindings::wasi::nn::tensor::{self, TensorData, TensorDimensions, TensorType};
-use super::graphs::RunFailure;
+use super::graphs::{LLM_INPUT, LoadedGraph, RunFailure};
 use super::tensor::{GuestTensor, TENSOR_OVERHEAD};
-use super::{ExecutionContext, GraphHandle, NnError};
+use super::{ExecutionContext, GraphHandle, LlmContext, NnError};
 use crate::invoke::InvokeError;
 use crate::state::CallState;
 
@@ -61,6 +62,75 @@ impl CallState {
             named.push((name, self.table.push(guest)?));
         }
         Ok(Ok(named))
+    }
+}
+
+impl CallState {
+    /// One step of an LLM context: the token ids of the single input tensor are appended
+    /// to the session, whose KV cache growth is charged to the tensor budget; the output is
+    /// `logits`, FP32 `[1, vocab]`.
+    fn llm_step(
+        &mut self,
+        context: &Resource<ExecutionContext>,
+        graph: &LoadedGraph,
+        guests: Vec<(String, GuestTensor)>,
+    ) -> NnResult<Vec<NamedTensor>> {
+        let tokens = match token_ids(guests) {
+            Ok(tokens) => tokens,
+            Err(message) => {
+                return self.nn_error(ErrorCode::InvalidArgument, format!("{message} (an LLM takes {LLM_INPUT})"));
+            }
+        };
+        self.charge(tokens.len().saturating_mul(graph.kv_bytes_per_token()))?;
+        let stop = self.stop.clone();
+        let started = Instant::now();
+        let llm =
+            self.table.get_mut(context)?.session.as_mut().ok_or_else(|| wasmtime::format_err!("not an LLM context"))?;
+        let result = llm.session.forward(&tokens, &|| stop.fired());
+        let executor = llm.executor;
+        if result.is_ok() {
+            llm.charged += tokens.len() * graph.kv_bytes_per_token();
+        }
+        self.nn.compute_time += started.elapsed();
+        let logits = match result {
+            Ok(logits) => logits,
+            Err(e) => {
+                self.refund(tokens.len().saturating_mul(graph.kv_bytes_per_token()));
+                let code = match e {
+                    LlmError::Cancelled => {
+                        let fault = if stop.cancelled() { InvokeError::Cancelled } else { InvokeError::Deadline };
+                        return Err(self.trap(fault));
+                    }
+                    LlmError::NoTokens | LlmError::BadToken { .. } => ErrorCode::InvalidArgument,
+                    LlmError::ContextFull { .. } => ErrorCode::TooLarge,
+                    _ => ErrorCode::RuntimeError,
+                };
+                return self.nn_error(code, e.to_string());
+            }
+        };
+        self.nn.ops += graph.op_count();
+        self.nn.used.push(executor);
+        let vocab = logits.len();
+        match wasmnn_host_gpu::Tensor::from_f32(vec![1, vocab], logits) {
+            Ok(tensor) => self.return_outputs(vec![("logits".to_owned(), tensor)]),
+            Err(e) => self.nn_error(ErrorCode::RuntimeError, e.to_string()),
+        }
+    }
+}
+
+/// The token ids of an LLM step's single input: I32 or I64, dims `[n]` or `[1, n]`.
+fn token_ids(guests: Vec<(String, GuestTensor)>) -> Result<Vec<i64>, String> {
+    let [(name, guest)]: [(String, GuestTensor); 1] =
+        guests.try_into().map_err(|g: Vec<_>| format!("{} input tensors were given", g.len()))?;
+    let tensor = guest.to_tensor().map_err(|message| format!("input {name:?}: {message}"))?;
+    let shape = tensor.shape();
+    if !matches!(shape, [_] | [1, _]) {
+        return Err(format!("input {name:?} has dims {shape:?}"));
+    }
+    match tensor.data() {
+        wasmnn_host_gpu::TensorData::I64(ids) => Ok(ids.clone()),
+        wasmnn_host_gpu::TensorData::I32(ids) => Ok(ids.iter().map(|&id| i64::from(id)).collect()),
+        _ => Err(format!("input {name:?} has element type {}", tensor.dtype())),
     }
 }
 
@@ -133,7 +203,12 @@ impl graph::Host for CallState {
 impl graph::HostGraph for CallState {
     fn init_execution_context(&mut self, graph: Resource<GraphHandle>) -> NnResult<Resource<ExecutionContext>> {
         let graph = Arc::clone(&self.table.get(&graph)?.0);
-        Ok(Ok(self.table.push(ExecutionContext(graph))?))
+        let session = match graph.new_session() {
+            None => None,
+            Some(Ok((session, executor))) => Some(LlmContext { session, executor, charged: 0 }),
+            Some(Err(message)) => return self.nn_error(ErrorCode::RuntimeError, message),
+        };
+        Ok(Ok(self.table.push(ExecutionContext { graph, session })?))
     }
 
     fn drop(&mut self, graph: Resource<GraphHandle>) -> wasmtime::Result<()> {
@@ -146,7 +221,7 @@ impl inference::Host for CallState {}
 
 impl inference::HostGraphExecutionContext for CallState {
     fn compute(&mut self, context: Resource<ExecutionContext>, inputs: Vec<NamedTensor>) -> NnResult<Vec<NamedTensor>> {
-        let graph = Arc::clone(&self.table.get(&context)?.0);
+        let graph = Arc::clone(&self.table.get(&context)?.graph);
         // The handles are owned: take every one out of the table before judging any.
         let mut guests = Vec::with_capacity(inputs.len());
         for (name, handle) in inputs {
@@ -157,6 +232,9 @@ impl inference::HostGraphExecutionContext for CallState {
         if guests.is_empty() {
             let message = format!("compute needs the graph's inputs: {}", graph.describe_inputs());
             return self.nn_error(ErrorCode::InvalidArgument, message);
+        }
+        if self.table.get(&context)?.session.is_some() {
+            return self.llm_step(&context, &graph, guests);
         }
         let mut seen = HashSet::new();
         let mut tensors = Vec::with_capacity(guests.len());
@@ -192,7 +270,10 @@ impl inference::HostGraphExecutionContext for CallState {
     }
 
     fn drop(&mut self, context: Resource<ExecutionContext>) -> wasmtime::Result<()> {
-        self.table.delete(context)?;
+        let context = self.table.delete(context)?;
+        if let Some(llm) = context.session {
+            self.refund(llm.charged);
+        }
         Ok(())
     }
 }

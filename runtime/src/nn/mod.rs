@@ -39,8 +39,19 @@ pub(crate) mod bindings {
 /// A graph the guest loaded: the shared compiled model.
 pub struct GraphHandle(Arc<graphs::LoadedGraph>);
 
-/// An execution context: one use of a graph.
-pub struct ExecutionContext(Arc<graphs::LoadedGraph>);
+/// An execution context: one use of a graph; for an LLM, a session with its KV cache.
+pub struct ExecutionContext {
+    graph: Arc<graphs::LoadedGraph>,
+    session: Option<LlmContext>,
+}
+
+/// The state of an LLM execution context.
+struct LlmContext {
+    session: Box<dyn wasmnn_host_gpu::llm::Session>,
+    executor: ExecutorUsed,
+    /// KV cache bytes charged to the tensor budget so far (refunded on drop).
+    charged: usize,
+}
 
 /// A wasi-nn error as the guest sees it.
 #[derive(Debug)]

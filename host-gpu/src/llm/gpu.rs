@@ -1,1 +1,0 @@
-//! The llama engine on wgpu (written next).
