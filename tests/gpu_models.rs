@@ -1,6 +1,7 @@
-//! Both real models on the wgpu executor, bit-identical to the CPU reference executor
+//! The real models on the wgpu executor, bit-identical to the CPU reference executor
 //! (and through the CLI: `--backend gpu` writes the same .npy bytes as `--backend cpu`,
-//! and `wasmnn run` of the example handlers prints the same bytes and fuel on both).
+//! and `wasmnn run` of the example handlers prints the same bytes and fuel on both);
+//! SmolLM2 on the llama engine's `GpuSession`, the same logits bits as `CpuSession`.
 //! libtest-mimic: without an adapter the trials are ignored, unless
 //! `WASMNN_REQUIRE_GPU=1`, which makes that a failure.
 
@@ -16,9 +17,11 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use support::{examples_dir, fixture, load_model, read_npy, wasmnn};
+use support::{examples_dir, fixture, load_model, model_path, read_npy, wasmnn};
 use wasmnn_host_gpu::conformance::first_difference;
 use wasmnn_host_gpu::gpu::{GpuContext, GpuModel};
+use wasmnn_host_gpu::llm::gpu::{GpuLlama, GpuSession};
+use wasmnn_host_gpu::llm::{CpuSession, Llama, Session};
 use wasmnn_host_gpu::{CpuExecutor, Graph, Tensor};
 use wasmnn_runtime::receipt::SignedReceipt;
 
@@ -31,17 +34,19 @@ fn main() -> ExitCode {
         "gpu/cli_backend_gpu_writes_cpu_bytes",
         "gpu/handlers_same_bytes_and_fuel",
         "gpu/two_nodes_agree",
+        "gpu/smollm2_bit_identical",
     ];
     let trials = match GpuContext::new() {
         Ok(ctx) => {
             let ctx = Arc::new(ctx);
-            let (a, b) = (Arc::clone(&ctx), Arc::clone(&ctx));
+            let (a, b, c) = (Arc::clone(&ctx), Arc::clone(&ctx), Arc::clone(&ctx));
             vec![
                 Trial::test(names[0], move || orientation(&a)),
                 Trial::test(names[1], move || minilm(&b)),
                 Trial::test(names[2], cli_backend_gpu),
                 Trial::test(names[3], handlers_same_bytes_and_fuel),
                 Trial::test(names[4], two_nodes_agree),
+                Trial::test(names[5], move || smollm2(&c)),
             ]
         }
         Err(e) if required => {
@@ -91,6 +96,81 @@ fn minilm(ctx: &Arc<GpuContext>) -> Result<(), Failed> {
         })
         .collect();
     compare(ctx, &graph, cases)
+}
+
+/// Greedy choice: the largest logit, the lowest id on ties.
+fn argmax(logits: &[f32]) -> i64 {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best as i64
+}
+
+/// The SmolLM2 prompt of the bit-identity check.
+const SMOLLM2_PROMPT: [i64; 5] = [504, 3575, 282, 4649, 314];
+/// Greedy decode steps after the prefill (8 generated tokens in all).
+const SMOLLM2_DECODE_STEPS: usize = 7;
+
+/// The logits bits of every step and the generated tokens of a greedy run, with the time of
+/// the prefill and of the decode steps.
+type Generation = (Vec<Vec<u32>>, Vec<i64>, std::time::Duration, std::time::Duration);
+
+fn generate(session: &mut dyn Session) -> Result<Generation, Failed> {
+    let started = std::time::Instant::now();
+    let mut logits = vec![session.forward(&SMOLLM2_PROMPT, &|| false).map_err(|e| format!("prefill: {e}"))?];
+    let prefill = started.elapsed();
+    let mut tokens = vec![argmax(&logits[0])];
+    let started = std::time::Instant::now();
+    for step in 0..SMOLLM2_DECODE_STEPS {
+        let next =
+            session.forward(&tokens[tokens.len() - 1..], &|| false).map_err(|e| format!("decode {step}: {e}"))?;
+        tokens.push(argmax(&next));
+        logits.push(next);
+    }
+    let decode = started.elapsed();
+    let bits = logits.iter().map(|l| l.iter().map(|v| v.to_bits()).collect()).collect();
+    Ok((bits, tokens, prefill, decode))
+}
+
+/// SmolLM2 on `GpuSession` and `CpuSession`: the same logits bits at every step of a greedy
+/// run (prefill and 7 decode steps) and the same tokens; a second GPU session repeats them.
+fn smollm2(ctx: &Arc<GpuContext>) -> Result<(), Failed> {
+    let bytes = std::fs::read(model_path("smollm2")).map_err(|e| e.to_string())?;
+    let model = Arc::new(Llama::from_gguf_bytes(bytes, 256).map_err(|e| e.to_string())?);
+    let started = std::time::Instant::now();
+    let gpu_model = Arc::new(GpuLlama::new(Arc::clone(ctx), Arc::clone(&model)).map_err(|e| e.to_string())?);
+    eprintln!("SmolLM2 uploaded to {} in {:?}", ctx.adapter().name, started.elapsed());
+    let (cpu_bits, cpu_tokens, ..) = generate(&mut CpuSession::new(Arc::clone(&model), 256))?;
+    let mut runs = Vec::new();
+    for run in 0..2 {
+        let mut session = GpuSession::new(Arc::clone(&gpu_model), 256).map_err(|e| e.to_string())?;
+        let (bits, tokens, prefill, decode) = generate(&mut session)?;
+        eprintln!(
+            "GPU run {run}: prefill of {} tokens {prefill:?}, {:?} per decode step; tokens {tokens:?}",
+            SMOLLM2_PROMPT.len(),
+            decode / SMOLLM2_DECODE_STEPS as u32
+        );
+        runs.push((bits, tokens));
+    }
+    for (run, (bits, tokens)) in runs.iter().enumerate() {
+        for (step, (want, got)) in cpu_bits.iter().zip(bits).enumerate() {
+            if let Some(i) = want.iter().zip(got).position(|(a, b)| a != b) {
+                let differing = want.iter().zip(got).filter(|(a, b)| a != b).count();
+                return Err(format!(
+                    "GPU run {run}, step {step}: {differing} logits differ; first at {i}: cpu {:#010x}, gpu {:#010x}",
+                    want[i], got[i]
+                )
+                .into());
+            }
+        }
+        if *tokens != cpu_tokens {
+            return Err(format!("GPU run {run} generated {tokens:?}, the CPU {cpu_tokens:?}").into());
+        }
+    }
+    Ok(())
 }
 
 /// `wasmnn model run --backend gpu` and `--backend cpu` write identical files.

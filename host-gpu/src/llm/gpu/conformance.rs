@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::dispatch::{self, Bindings, LlmKernel, Op, Rows};
-use super::{GpuLlama, GpuMatrix, GpuSession, acts_layout};
+use super::{GpuLlama, GpuMatrix, GpuSession, acts_layout, matmul_launch};
 use crate::conformance::SPECIALS;
 use crate::gpu::GpuContext;
 use crate::llm::kernels::{self as cpu, AttentionShape};
@@ -19,13 +19,16 @@ use crate::numerics::{canonical, reciprocal, rsqrt};
 /// A check's failure, as a message.
 type Check = Result<(), String>;
 
+/// What a case runs: the GPU side and the comparison with the CPU.
+type CheckFn = Box<dyn Fn(&Arc<GpuContext>) -> Check + Send + Sync>;
+
 /// One conformance case of a llama kernel (or of a whole session).
 pub struct LlmCase {
     /// The kernel (`rms_norm`, `qmatmul`, …, or `session`).
     pub kernel: &'static str,
     /// The case within the kernel.
     pub name: &'static str,
-    check: Box<dyn Fn(&Arc<GpuContext>) -> Check + Send + Sync>,
+    check: CheckFn,
 }
 
 impl std::fmt::Debug for LlmCase {
@@ -164,14 +167,15 @@ pub fn rms_norm(ctx: &GpuContext, x: &[f32], w: &[f32], eps: f32, last_only: boo
 /// of its blocks is flagged).
 fn acts_from_words(words: &[u32], rows: usize, k: usize) -> QActs {
     let blocks = rows * k / BLOCK;
-    let (_, [d_at, s_at, flag_at]) = acts_layout(rows, k);
+    let (_, meta) = acts_layout(rows, k);
     let kb = k / BLOCK;
+    let field = |b: usize, i: usize| words[meta + 4 * b + i];
     QActs {
         k,
         q: words[..8 * blocks].iter().flat_map(|w| w.to_le_bytes()).map(|b| b as i8).collect(),
-        d: floats(&words[d_at..d_at + blocks]),
-        s: words[s_at..s_at + blocks].iter().map(|&w| w as i32).collect(),
-        poisoned: (0..rows).map(|r| words[flag_at + r * kb..flag_at + (r + 1) * kb].iter().any(|&f| f != 0)).collect(),
+        d: (0..blocks).map(|b| f32::from_bits(field(b, 0))).collect(),
+        s: (0..blocks).map(|b| field(b, 1) as i32).collect(),
+        poisoned: (0..rows).map(|r| (r * kb..(r + 1) * kb).any(|b| field(b, 2) != 0)).collect(),
     }
 }
 
@@ -179,18 +183,18 @@ fn acts_from_words(words: &[u32], rows: usize, k: usize) -> QActs {
 fn acts_to_words(acts: &QActs) -> Vec<u32> {
     let rows = acts.rows();
     let kb = acts.k / BLOCK;
-    let (words, [d_at, s_at, flag_at]) = acts_layout(rows, acts.k);
+    let (words, meta) = acts_layout(rows, acts.k);
     let mut out = vec![0u32; words];
     for (w, chunk) in out.iter_mut().zip(acts.q.chunks_exact(4)) {
         *w = u32::from_le_bytes([chunk[0] as u8, chunk[1] as u8, chunk[2] as u8, chunk[3] as u8]);
     }
     for (b, (&d, &s)) in acts.d.iter().zip(&acts.s).enumerate() {
-        out[d_at + b] = d.to_bits();
-        out[s_at + b] = s as u32;
+        out[meta + 4 * b] = d.to_bits();
+        out[meta + 4 * b + 1] = s as u32;
     }
     for (r, &poisoned) in acts.poisoned.iter().enumerate() {
         if poisoned {
-            out[flag_at + r * kb + r % kb] = 1;
+            out[meta + 4 * (r * kb + r % kb) + 2] = 1;
         }
     }
     out
@@ -204,10 +208,9 @@ pub fn quantize(ctx: &GpuContext, x: &[f32], k: usize) -> Result<QActs, String> 
     let rows = x.len() / k;
     let rig = Rig::new(ctx, rows, 0)?;
     let xb = rig.floats(x)?;
-    let (words, at) = acts_layout(rows, k);
+    let (words, meta) = acts_layout(rows, k);
     let out = dispatch::zeroed(ctx, "test acts", words).map_err(gpu_err)?;
-    let params = [u32_of(at[0])?, u32_of(at[1])?, u32_of(at[2])?];
-    let op = rig.op(&dispatch::QUANTIZE, (k / BLOCK, Rows::Tokens), &params, &[&xb], &out)?;
+    let op = rig.op(&dispatch::QUANTIZE, (k / BLOCK, Rows::Tokens), &[u32_of(meta)?], &[&xb], &out)?;
     Ok(acts_from_words(&rig.run(&[&op], &out, words)?, rows, k))
 }
 
@@ -220,15 +223,11 @@ pub fn qmatmul(ctx: &GpuContext, acts: &QActs, w: &QMatrix) -> Result<Vec<f32>, 
     let rig = Rig::new(ctx, rows, 0)?;
     let gm = GpuMatrix::upload(ctx, "test matrix", w, w.rows, w.k).map_err(gpu_err)?;
     let ab = rig.buffer(&acts_to_words(acts))?;
-    let (_, at) = acts_layout(rows, acts.k);
+    let (_, meta) = acts_layout(rows, acts.k);
     let out = dispatch::zeroed(ctx, "test out", rows * w.rows).map_err(gpu_err)?;
-    let kernel = match w.kind {
-        QKind::Q4_1 => &dispatch::QMATMUL_Q4_1,
-        QKind::Q8_0 => &dispatch::QMATMUL_Q8_0,
-    };
-    let params = [u32_of(w.k / BLOCK)?, u32_of(at[0])?, u32_of(at[1])?, u32_of(at[2])?];
-    let op =
-        rig.op(kernel, (w.rows, Rows::Tokens), &params, &[&ab, &gm.scales, gm.mins_binding(), &gm.quants], &out)?;
+    let (kernel, per_row, params) = matmul_launch(&gm, meta).map_err(gpu_err)?;
+    let inputs = [&ab, &gm.scales, gm.mins_binding(), &gm.quants];
+    let op = rig.op(kernel, (per_row, Rows::Tokens), &params, &inputs, &out)?;
     Ok(floats(&rig.run(&[&op], &out, rows * w.rows)?))
 }
 
@@ -511,9 +510,12 @@ fn rms_norm_cases() -> Vec<LlmCase> {
             w[1] = -0.0;
             check_rms_norm(ctx, &x, &w, false)
         }),
+        // Only the last row is normalized; the NaN in the first does not reach it.
         case("rms_norm", "last_row", |ctx| {
             let mut rng = Rng::new(12);
-            check_rms_norm(ctx, &rng.with_specials(5 * 96, 3.0), &rng.weights(96, 1.0, 0.5), true)
+            let mut x = rng.floats(5 * 96, 3.0);
+            x[7] = f32::NAN;
+            check_rms_norm(ctx, &x, &rng.weights(96, 1.0, 0.5), true)
         }),
     ]
 }
@@ -674,29 +676,67 @@ fn rope_cases() -> Vec<LlmCase> {
     ]
 }
 
+/// Data for one attention operand: the generator, the element count.
+type AttentionData<'a> = &'a dyn Fn(&mut Rng, usize) -> Vec<f32>;
+
 fn check_attention(
     ctx: &GpuContext,
     (heads, kv_heads, head_dim): (usize, usize, usize),
-    start: usize,
-    rows: usize,
-    data: &dyn Fn(&mut Rng, usize) -> Vec<f32>,
+    (start, rows): (usize, usize),
+    [q, k, v]: [AttentionData<'_>; 3],
 ) -> Check {
     let mut rng = Rng::new((heads * 1000 + start * 10 + rows) as u64);
     let shape = AttentionShape { heads, kv_heads, head_dim, start, scale: rsqrt(head_dim as f32) };
-    let q = data(&mut rng, rows * heads * head_dim);
-    let k = data(&mut rng, (start + rows) * kv_heads * head_dim);
-    let v = data(&mut rng, (start + rows) * kv_heads * head_dim);
+    let q = q(&mut rng, rows * heads * head_dim);
+    let k = k(&mut rng, (start + rows) * kv_heads * head_dim);
+    let v = v(&mut rng, (start + rows) * kv_heads * head_dim);
     same_bits("attention", &cpu::attention(&q, &k, &v, shape), &attention(ctx, &q, &k, &v, shape)?)
+}
+
+/// Finite values with ±0, subnormals, tiny and large ones mixed in.
+fn finite_edges(rng: &mut Rng, n: usize) -> Vec<f32> {
+    let edges = [0.0, -0.0, 1.0e-40, -1.0e-39, f32::MIN_POSITIVE, 1.0e-20, 40.0, -40.0];
+    (0..n).map(|i| if i % 5 == 1 { edges[rng.below(edges.len())] } else { rng.unit() * 2.0 }).collect()
 }
 
 fn attention_cases() -> Vec<LlmCase> {
     vec![
-        case("attention", "gqa_prefill", |ctx| check_attention(ctx, (9, 3, 64), 4, 3, &|r, n| r.floats(n, 1.5))),
-        case("attention", "gqa_decode_long", |ctx| check_attention(ctx, (9, 3, 64), 200, 1, &|r, n| r.floats(n, 1.0))),
-        case("attention", "mha_tiny_heads", |ctx| check_attention(ctx, (2, 2, 2), 0, 5, &|r, n| r.floats(n, 4.0))),
-        case("attention", "specials", |ctx| check_attention(ctx, (4, 2, 8), 2, 3, &|r, n| r.with_specials(n, 3.0))),
-        case("attention", "huge_scores", |ctx| check_attention(ctx, (4, 1, 16), 3, 2, &|r, n| r.floats(n, 3.0e19))),
-        case("attention", "equal_scores", |ctx| check_attention(ctx, (4, 2, 16), 6, 2, &|r, n| vec![r.unit(); n])),
+        case("attention", "gqa_prefill", |ctx| {
+            let data: AttentionData<'_> = &|r, n| r.floats(n, 1.5);
+            check_attention(ctx, (9, 3, 64), (4, 3), [data; 3])
+        }),
+        case("attention", "gqa_decode_long", |ctx| {
+            let data: AttentionData<'_> = &|r, n| r.floats(n, 1.0);
+            check_attention(ctx, (9, 3, 64), (200, 1), [data; 3])
+        }),
+        case("attention", "mha_tiny_heads", |ctx| {
+            let data: AttentionData<'_> = &|r, n| r.floats(n, 4.0);
+            check_attention(ctx, (2, 2, 2), (0, 5), [data; 3])
+        }),
+        // Scores far apart: most weights underflow to zero.
+        case("attention", "large_scores", |ctx| {
+            let data: AttentionData<'_> = &|r, n| r.floats(n, 30.0);
+            check_attention(ctx, (4, 2, 16), (5, 3), [data; 3])
+        }),
+        // Scores that overflow: ±inf, then inf − inf = NaN.
+        case("attention", "overflowing_scores", |ctx| {
+            let data: AttentionData<'_> = &|r, n| r.floats(n, 3.0e19);
+            check_attention(ctx, (4, 1, 16), (3, 2), [data; 3])
+        }),
+        // Queries and keys with zeros, subnormals and extremes; values with NaN and ±inf
+        // (they reach only their own columns); one key with a NaN (its head's rows).
+        case("attention", "specials", |ctx| {
+            let key: AttentionData<'_> = &|r, n| {
+                let mut k = finite_edges(r, n);
+                k[8 + 3] = f32::NAN;
+                k
+            };
+            check_attention(ctx, (4, 2, 8), (2, 3), [&finite_edges, key, &|r, n| r.with_specials(n, 3.0)])
+        }),
+        case("attention", "equal_scores", |ctx| {
+            let zeros: AttentionData<'_> = &|_, n| vec![0.0; n];
+            check_attention(ctx, (4, 2, 16), (6, 2), [&|r, n| r.floats(n, 1.0), zeros, &|r, n| r.floats(n, 1.0)])
+        }),
     ]
 }
 
@@ -765,7 +805,7 @@ pub fn tiny_model(seed: u64, tied: bool, embedding: QKind) -> Llama {
     let mut layers = Vec::new();
     for i in 0..config.layers {
         let mut matrix = |j: usize, rows: usize, k: usize| {
-            let (kind, scale) = if (i + j) % 3 == 0 { (QKind::Q8_0, 0.003) } else { (QKind::Q4_1, 0.02) };
+            let (kind, scale) = if (i + j).is_multiple_of(3) { (QKind::Q8_0, 0.003) } else { (QKind::Q4_1, 0.02) };
             rng.matrix(kind, rows, k, scale)
         };
         let (q, k, v, o) = (matrix(0, dim, dim), matrix(1, kv, dim), matrix(2, kv, dim), matrix(3, dim, dim));

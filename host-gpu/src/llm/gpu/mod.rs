@@ -1,14 +1,14 @@
 //! The llama engine on wgpu, bit for bit the CPU session ([`super::CpuSession`]).
 //!
 //! A step runs the same sequence of kernels as the CPU's, each a WGSL twin of its CPU
-//! function (`*.wgsl` next to this module; [`dispatch`] lists them):
+//! function (`*.wgsl` next to this module; `dispatch.rs` lists them):
 //!
 //! | kernel | CPU twin | one invocation per |
 //! |---|---|---|
 //! | `embed` | [`QMatrix::dequantize_row`] | element of the step's rows |
 //! | `rms_norm` | [`kernels::rms_norm`](super::kernels::rms_norm) | row |
 //! | `quantize` | [`QActs::quantize`](super::quant::QActs::quantize) | block of 32 |
-//! | `qmatmul_q4_1`, `qmatmul_q8_0` | [`qmatmul`](super::quant::qmatmul) | (token, output row) |
+//! | `qmatmul_q4_1`, `qmatmul_q8_0` | [`qmatmul`](super::quant::qmatmul) | (token, 4 output rows) |
 //! | `rope` | [`kernels::rope`](super::kernels::rope) | pair |
 //! | `kv_append` | appending the values to the cache | word |
 //! | `attention_weights`, `attention_mix` | [`kernels::attention`](super::kernels::attention) | (token, head); output element |
@@ -71,7 +71,7 @@ impl GpuMatrix {
         let mins = if m.kind == QKind::Q4_1 { blocks } else { 0 };
         if m.rows != rows
             || m.k != k
-            || k % BLOCK != 0
+            || !k.is_multiple_of(BLOCK)
             || m.scales.len() != blocks
             || m.mins.len() != mins
             || m.quants.len() != blocks * m.kind.quant_bytes()
@@ -86,13 +86,15 @@ impl GpuMatrix {
             )));
         }
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
-        let words: Vec<u32> = m
+        // Words, padded to whole vec4s (qmatmul.wgsl reads 16 bytes at a time).
+        let mut words: Vec<u32> = m
             .quants
             .chunks(4)
             .map(|b| {
                 u32::from_le_bytes([b[0], *b.get(1).unwrap_or(&0), *b.get(2).unwrap_or(&0), *b.get(3).unwrap_or(&0)])
             })
             .collect();
+        words.resize(words.len().next_multiple_of(4).max(4), 0);
         Ok(GpuMatrix {
             kind: m.kind,
             rows,
@@ -249,16 +251,29 @@ impl std::fmt::Debug for GpuSession {
 
 /// A size as the u32 the kernels index with.
 fn word(n: usize, what: &str) -> Result<u32, LlmError> {
-    u32::try_from(n).map_err(|_| {
-        LlmError::Gpu(GpuError::TooLarge { name: what.to_owned(), bytes: n as u64, limit: u32::MAX.into() })
-    })
+    u32::try_from(n).map_err(|_| LlmError::Model(format!("{what} = {n} exceeds the GPU kernels' 32-bit indices")))
 }
 
 /// The activation quantization buffer of `rows` rows of `k` values
-/// (`quantize.wgsl`'s layout): its size in words and the offsets of dx, sx and the flags.
-fn acts_layout(rows: usize, k: usize) -> (usize, [usize; 3]) {
+/// (`quantize.wgsl`'s layout): its size in words and the word where the blocks' (dx, sx,
+/// flag, 0) start (after the packed integers, 8 words a block).
+fn acts_layout(rows: usize, k: usize) -> (usize, usize) {
     let blocks = rows * k / BLOCK;
-    (11 * blocks, [8 * blocks, 9 * blocks, 10 * blocks])
+    (12 * blocks, 8 * blocks)
+}
+
+/// Outputs one `qmatmul.wgsl` invocation computes (rows of one token).
+const ROWS_PER_INVOCATION: usize = 4;
+
+/// The `qmatmul.wgsl` launch for `m` with activations whose (dx, sx, flag) start at word
+/// `meta`: the entry point, invocations per token and params.
+fn matmul_launch(m: &GpuMatrix, meta: usize) -> Result<(&'static LlmKernel, usize, [u32; 3]), LlmError> {
+    let kernel = match m.kind {
+        QKind::Q4_1 => &QMATMUL_Q4_1,
+        QKind::Q8_0 => &QMATMUL_Q8_0,
+    };
+    let params = [word(m.k / BLOCK, "blocks")?, word(meta / 4, "activations")?, word(m.rows, "rows")?];
+    Ok((kernel, m.rows.div_ceil(ROWS_PER_INVOCATION), params))
 }
 
 impl GpuSession {
@@ -314,15 +329,13 @@ impl GpuSession {
         };
         let tokens = |n: usize| (n, Rows::Tokens);
         let u = |n: usize| word(n, "size");
-        let acts_params = |at: [usize; 3]| -> Result<[u32; 3], LlmError> { Ok([u(at[0])?, u(at[1])?, u(at[2])?]) };
-        let (acts_at, hidden_at) = (acts_params(acts_at)?, acts_params(hidden_at)?);
         let norm_params = |first: u32| -> Result<[u32; 4], LlmError> {
             Ok([u(dim)?, reciprocal(dim as f32).to_bits(), c.rms_epsilon.to_bits(), first])
         };
-        let quantize = |input: &wgpu::Buffer, output: &wgpu::Buffer, width: usize, at: [u32; 3], rows: Rows| {
-            b.op(&QUANTIZE, (width / BLOCK, rows), &at, &[input], output)
+        let quantize = |input: &wgpu::Buffer, output: &wgpu::Buffer, width: usize, at: usize, rows: Rows| {
+            b.op(&QUANTIZE, (width / BLOCK, rows), &[u(at)?], &[input], output)
         };
-        let matmul = |m: &GpuMatrix, input: &wgpu::Buffer, at: [u32; 3], output: &wgpu::Buffer, rows: Rows| {
+        let matmul = |m: &GpuMatrix, input: &wgpu::Buffer, at: usize, output: &wgpu::Buffer, rows: Rows| {
             b.matmul(m, input, at, output, rows)
         };
 
@@ -475,21 +488,18 @@ impl Builder<'_> {
         Ok(Op::new(self.ctx, kernel, (word(size.0, kernel.kernel.name)?, size.1), params, bindings, self.cap)?)
     }
 
-    /// The product of the quantized activations in `input` (offsets `at`) with `m`.
+    /// The product of the quantized activations in `input` (their (dx, sx, flag) from
+    /// word `meta`) with `m`.
     fn matmul(
         &self,
         m: &GpuMatrix,
         input: &wgpu::Buffer,
-        at: [u32; 3],
+        meta: usize,
         output: &wgpu::Buffer,
         rows: Rows,
     ) -> Result<Op, LlmError> {
-        let kernel = match m.kind {
-            QKind::Q4_1 => &QMATMUL_Q4_1,
-            QKind::Q8_0 => &QMATMUL_Q8_0,
-        };
-        let params = [word(m.k / BLOCK, "blocks")?, at[0], at[1], at[2]];
-        self.op(kernel, (m.rows, rows), &params, &[input, &m.scales, m.mins_binding(), &m.quants], output)
+        let (kernel, per_row, params) = matmul_launch(m, meta)?;
+        self.op(kernel, (per_row, rows), &params, &[input, &m.scales, m.mins_binding(), &m.quants], output)
     }
 }
 

@@ -7,8 +7,9 @@
 // round_ties_even is the prelude's nn_round_small (|x_i ⊗ id| <= 128 here), whose zero sign
 // does not matter once converted to an integer.
 // The output `acts` holds, for B blocks of capacity: words [0, 8B) the q_i as i8 packed four
-// to a word (little-endian, element order), then from params[2] the dx bits, from params[3]
-// the s (i32), from params[4] the flags, one word per block each.
+// to a word (little-endian, element order), then from word params[2] (= 8B) four words per
+// block: the dx bits, s (i32), the flag, 0 (so that qmatmul.wgsl reads each with one vec4
+// load).
 
 @group(1) @binding(0) var<storage, read> params: array<u32>;
 @group(1) @binding(1) var<storage, read> step: array<u32>;
@@ -57,7 +58,9 @@ fn quantize(
             acts[b * 8u + w] = 0u;
         }
     }
-    acts[params[2] + b] = dx_bits;
-    acts[params[3] + b] = bitcast<u32>(sum);
-    acts[params[4] + b] = select(1u, 0u, finite);
+    let at = params[2] + 4u * b;
+    acts[at] = dx_bits;
+    acts[at + 1u] = bitcast<u32>(sum);
+    acts[at + 2u] = select(1u, 0u, finite);
+    acts[at + 3u] = 0u;
 }
