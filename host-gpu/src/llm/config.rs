@@ -87,16 +87,16 @@ impl LlamaConfig {
     /// The shape rules the kernels rely on.
     fn check(&self, gguf: &Gguf) -> Result<(), LlmError> {
         let fail = |message: String| Err(LlmError::Model(message));
-        if self.dim % self.heads != 0 {
+        if !self.dim.is_multiple_of(self.heads) {
             return fail(format!("embedding length {} is not a multiple of the {} heads", self.dim, self.heads));
         }
-        if self.heads % self.kv_heads != 0 {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             return fail(format!("{} heads cannot be grouped over {} KV heads", self.heads, self.kv_heads));
         }
-        if self.head_dim % 2 != 0 || self.head_dim > MAX_HEAD_DIM {
+        if !self.head_dim.is_multiple_of(2) || self.head_dim > MAX_HEAD_DIM {
             return fail(format!("head width {} must be even and at most {MAX_HEAD_DIM}", self.head_dim));
         }
-        if self.dim % 32 != 0 || self.ffn % 32 != 0 {
+        if !self.dim.is_multiple_of(32) || !self.ffn.is_multiple_of(32) {
             return fail(format!("widths {} and {} must be multiples of 32 (quantization blocks)", self.dim, self.ffn));
         }
         if let Some(rot) = gguf.get("llama.rope.dimension_count").and_then(MetaValue::as_u64)

@@ -28,8 +28,8 @@ pub const BLOCK: usize = 32;
 /// f32 nearest 1/127: the activation scale is `amax ⊗ INV_127`.
 pub const INV_127: f32 = f32::from_bits(0x3C01_0204);
 
-/// Output rows one parallel job computes.
-const JOB_ROWS: usize = 64;
+/// Output rows one parallel job computes (a multiple of [`ROW_GROUP`]).
+const JOB_ROWS: usize = 32;
 
 /// The weight formats of [`QMatrix`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +50,18 @@ impl QKind {
     }
 }
 
+/// Rows whose blocks are stored interleaved (see [`QMatrix`]).
+pub const ROW_GROUP: usize = 8;
+
 /// A quantized weight matrix of `rows` outputs by `k` inputs, repacked from the GGUF
 /// blocks into separate arrays (scales, minimums, integers) that both executors read.
+///
+/// Layout: rows are padded with zero blocks to a multiple of [`ROW_GROUP`], and within
+/// each group of eight rows block `j` of the eight rows are adjacent: block `(r, j)` is at
+/// index [`QMatrix::block_index`] `= ((r / 8) · kb + j) · 8 + r % 8` of `scales`/`mins`
+/// (and times the block's byte count in `quants`). A product over eight rows then reads
+/// three sequential streams instead of twenty-four strided ones, which is what decode,
+/// bound by memory, needs.
 #[derive(Debug, Clone)]
 pub struct QMatrix {
     /// Weight format.
@@ -60,7 +70,7 @@ pub struct QMatrix {
     pub rows: usize,
     /// Inputs per row (a multiple of [`BLOCK`]).
     pub k: usize,
-    /// `d` of every block, row-major (`rows · k/32`), exact f32 of the stored f16.
+    /// `d` of every block, exact f32 of the stored f16.
     pub scales: Vec<f32>,
     /// `m` of every block (Q4_1; empty for Q8_0).
     pub mins: Vec<f32>,
@@ -90,9 +100,11 @@ impl QMatrix {
     }
 
     /// Repacks ggml blocks (`rows · k/32` of them, in row order; the caller has checked the
-    /// byte count).
+    /// byte count) into the interleaved layout. Scales and minimums are canonicalized: the
+    /// kernels take them as they are.
     pub fn from_blocks(kind: QKind, rows: usize, k: usize, bytes: &[u8]) -> QMatrix {
-        let blocks = rows * (k / BLOCK);
+        let kb = k / BLOCK;
+        let stored = rows.div_ceil(ROW_GROUP) * ROW_GROUP * kb;
         let qb = kind.quant_bytes();
         let header = match kind {
             QKind::Q4_1 => 4,
@@ -102,19 +114,25 @@ impl QMatrix {
             kind,
             rows,
             k,
-            scales: Vec::with_capacity(blocks),
-            mins: Vec::with_capacity(if kind == QKind::Q4_1 { blocks } else { 0 }),
-            quants: Vec::with_capacity(blocks * qb),
+            scales: vec![0.0; stored],
+            mins: vec![0.0; if kind == QKind::Q4_1 { stored } else { 0 }],
+            quants: vec![0; stored * qb],
         };
-        let f16 = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-        for block in bytes.chunks_exact(header + qb).take(blocks) {
-            matrix.scales.push(canonical(f16(&block[0..2])));
+        let f16 = |b: &[u8]| canonical(half::f16::from_le_bytes([b[0], b[1]]).to_f32());
+        for (b, block) in bytes.chunks_exact(header + qb).take(rows * kb).enumerate() {
+            let at = matrix.block_index(b / kb.max(1), b % kb.max(1));
+            matrix.scales[at] = f16(&block[0..2]);
             if kind == QKind::Q4_1 {
-                matrix.mins.push(canonical(f16(&block[2..4])));
+                matrix.mins[at] = f16(&block[2..4]);
             }
-            matrix.quants.extend_from_slice(&block[header..]);
+            matrix.quants[at * qb..(at + 1) * qb].copy_from_slice(&block[header..]);
         }
         matrix
+    }
+
+    /// Where block `j` of row `r` is stored (see the layout above).
+    pub fn block_index(&self, r: usize, j: usize) -> usize {
+        ((r / ROW_GROUP) * self.blocks_per_row() + j) * ROW_GROUP + r % ROW_GROUP
     }
 
     /// Blocks per row.
@@ -124,10 +142,10 @@ impl QMatrix {
 
     /// One row dequantized (`d ⊗ q ⊕ m`, or `d ⊗ q`): how the embedding is looked up.
     pub fn dequantize_row(&self, row: usize) -> Vec<f32> {
-        let kb = self.blocks_per_row();
         let qb = self.kind.quant_bytes();
         let mut out = Vec::with_capacity(self.k);
-        for b in row * kb..(row + 1) * kb {
+        for j in 0..self.blocks_per_row() {
+            let b = self.block_index(row, j);
             let d = self.scales[b];
             let q = &self.quants[b * qb..(b + 1) * qb];
             match self.kind {
@@ -226,7 +244,7 @@ pub fn qmatmul(acts: &QActs, w: &QMatrix) -> Vec<f32> {
         let rows = out.len() / n;
         let mut i = 0;
         while i < rows {
-            let group = if wide && rows - i >= 8 { 8 } else { 1 };
+            let group = if wide && rows - i >= ROW_GROUP { ROW_GROUP } else { 1 };
             for t in 0..n {
                 let mut values = [CANONICAL_NAN; 8];
                 if !acts.poisoned[t] {
@@ -267,7 +285,8 @@ fn has_avx2() -> bool {
     }
 }
 
-/// Outputs of weight rows `row..row + 8` against activation row `t` (AVX2 present).
+/// Outputs of weight rows `row..row + 8` (`row` a multiple of 8) against activation row
+/// `t` (AVX2 present).
 fn rows8(w: &QMatrix, row: usize, acts: &QActs, t: usize) -> [f32; 8] {
     #[cfg(target_arch = "x86_64")]
     {
@@ -287,7 +306,7 @@ pub(crate) fn row_dot(w: &QMatrix, row: usize, acts: &QActs, t: usize) -> f32 {
     let qb = w.kind.quant_bytes();
     let mut acc = 0.0f32;
     for j in 0..kb {
-        let (b, a) = (row * kb + j, t * kb + j);
+        let (b, a) = (w.block_index(row, j), t * kb + j);
         let wq = &w.quants[b * qb..(b + 1) * qb];
         let aq = &acts.q[a * BLOCK..(a + 1) * BLOCK];
         let mut p = [0i32];
@@ -336,7 +355,7 @@ mod avx2 {
 
     use std::arch::x86_64::*;
 
-    use super::{BLOCK, QActs, QKind, QMatrix};
+    use super::{BLOCK, QActs, QKind, QMatrix, ROW_GROUP};
 
     /// Lane-wise `numerics::flush`: subnormal lanes become zero of their sign.
     #[target_feature(enable = "avx2")]
@@ -380,18 +399,17 @@ mod avx2 {
         let qb = w.kind.quant_bytes();
         let ones = _mm256_set1_epi16(1);
         let low = _mm_set1_epi8(15);
-        let stride = i32::try_from(kb).unwrap_or(i32::MAX);
-        let lanes = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
         let mut acc = _mm256_setzero_ps();
         for j in 0..kb {
             let a = t * kb + j;
             let x = &acts.q[a * BLOCK..(a + 1) * BLOCK];
             // SAFETY: `x` has 32 bytes; unaligned load.
             let x = unsafe { _mm256_loadu_si256(x.as_ptr().cast()) };
-            let mut partial = [_mm256_setzero_si256(); 8];
-            for (r, part) in partial.iter_mut().enumerate() {
-                let b = (row + r) * kb + j;
-                let q = &w.quants[b * qb..(b + 1) * qb];
+            // Block j of the eight rows: adjacent in every array.
+            let first = w.block_index(row, j);
+            let quants = &w.quants[first * qb..(first + ROW_GROUP) * qb];
+            let mut partial = [_mm256_setzero_si256(); ROW_GROUP];
+            for (part, q) in partial.iter_mut().zip(quants.chunks_exact(qb)) {
                 *part = match w.kind {
                     QKind::Q4_1 => {
                         // SAFETY: `q` has 16 bytes; unaligned load.
@@ -409,15 +427,15 @@ mod avx2 {
                 };
             }
             let p = _mm256_cvtepi32_ps(transpose_sum(partial));
-            let first = row * kb + j;
-            // SAFETY: lanes index blocks `first + r·kb` for r < 8, all inside `scales`
-            // (rows `row..row + 8` exist).
-            let dw = unsafe { _mm256_i32gather_ps::<4>(w.scales.as_ptr().add(first), lanes) };
+            let dw = &w.scales[first..first + ROW_GROUP];
+            // SAFETY: `dw` has 8 floats; unaligned load.
+            let dw = unsafe { _mm256_loadu_ps(dw.as_ptr()) };
             let dx = _mm256_set1_ps(acts.d[a]);
             let mut v = mul(mul(dw, dx), p);
             if w.kind == QKind::Q4_1 {
-                // SAFETY: as for `dw`, `mins` has one value per block.
-                let mw = unsafe { _mm256_i32gather_ps::<4>(w.mins.as_ptr().add(first), lanes) };
+                let mw = &w.mins[first..first + ROW_GROUP];
+                // SAFETY: `mw` has 8 floats; unaligned load.
+                let mw = unsafe { _mm256_loadu_ps(mw.as_ptr()) };
                 v = add(v, mul(mul(mw, dx), _mm256_set1_ps(acts.s[a] as f32)));
             }
             acc = add(acc, v);

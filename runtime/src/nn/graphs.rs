@@ -21,6 +21,7 @@ use crate::function::ModelFile;
 pub const LLM_CONTEXT: usize = 2048;
 
 /// A model ready to run on this runtime's backend.
+#[expect(clippy::large_enum_variant, reason = "one per model, held behind an Arc")]
 pub enum LoadedGraph {
     /// A stateless graph (ONNX).
     Graph {
@@ -37,6 +38,9 @@ pub enum LoadedGraph {
         gpu: Option<Arc<GpuLlama>>,
     },
 }
+
+/// A new LLM session and the executor it runs on.
+pub type StartedSession = (Box<dyn Session>, ExecutorUsed);
 
 /// Which executor ran a graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +75,7 @@ impl LoadedGraph {
     ///
     /// # Errors
     /// When the GPU cannot allocate the session.
-    pub fn new_session(&self) -> Option<Result<(Box<dyn Session>, ExecutorUsed), String>> {
+    pub fn new_session(&self) -> Option<Result<StartedSession, String>> {
         let LoadedGraph::Llm { model, gpu } = self else { return None };
         Some(match gpu {
             Some(gpu) => GpuSession::new(Arc::clone(gpu), LLM_CONTEXT)

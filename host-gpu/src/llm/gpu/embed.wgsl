@@ -6,6 +6,8 @@
 // is the low nibble of byte j and element j >= 16 the high nibble of byte j - 16.
 // params[2] = k (the row width), params[3] = 1 for Q4_1, 0 for Q8_0 (then `mins` is the scales
 // again and never read). `quants` holds the matrix's bytes packed little-endian into words.
+// Blocks are stored in row groups of 8 (quant.rs `QMatrix`): block j of row r is at
+// ((r / 8)·kb + j)·8 + r % 8.
 
 @group(1) @binding(0) var<storage, read> params: array<u32>;
 @group(1) @binding(1) var<storage, read> step: array<u32>;
@@ -33,7 +35,8 @@ fn embed(
     let k = params[2];
     let t = i / k;
     let c = i - t * k;
-    let block = ids[t] * (k >> 5u) + (c >> 5u);
+    let row = ids[t];
+    let block = ((row >> 3u) * (k >> 5u) + (c >> 5u)) * 8u + (row & 7u);
     let j = c & 31u;
     let d = nn_load(scales[block]);
     var v: f32;

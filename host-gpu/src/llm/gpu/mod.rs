@@ -39,7 +39,7 @@ use dispatch::{
     RESIDUAL, RMS_NORM, ROPE, Rows, SLOT_LAST, SLOT_START, SLOT_ZERO, STEP_WORDS, SWIGLU,
 };
 
-use super::quant::{BLOCK, QKind, QMatrix};
+use super::quant::{BLOCK, QKind, QMatrix, ROW_GROUP};
 use super::{Llama, LlmError, Session, check_step};
 use crate::gpu::{GpuContext, GpuError};
 use crate::numerics::{reciprocal, rsqrt};
@@ -67,7 +67,7 @@ struct GpuMatrix {
 impl GpuMatrix {
     /// Uploads `m`, which must be `rows × k` with consistent arrays.
     fn upload(ctx: &GpuContext, name: &str, m: &QMatrix, rows: usize, k: usize) -> Result<GpuMatrix, LlmError> {
-        let blocks = rows * (k / BLOCK);
+        let blocks = rows.div_ceil(ROW_GROUP) * ROW_GROUP * (k / BLOCK);
         let mins = if m.kind == QKind::Q4_1 { blocks } else { 0 };
         if m.rows != rows
             || m.k != k

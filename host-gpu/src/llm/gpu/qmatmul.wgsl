@@ -16,7 +16,9 @@
 // little-endian, Q4_1 one vec4 per block (16 bytes: byte j holds element j in its low nibble
 // and element j + 16 in its high one, so word w gives elements 4w..4w+3 and 16+4w..16+4w+3:
 // activation words w and 4 + w), Q8_0 two vec4 per block (32 i8); `scales` / `mins` one f32
-// per block (row-major; for Q8_0 `mins` is the scales again, never read); `acts` two vec4
+// per block (for Q8_0 `mins` is the scales again, never read). Blocks are stored in row
+// groups of 8 (quant.rs `QMatrix`): block j of row r is at ((r / 8)·kb + j)·8 + r % 8, so
+// the blocks of one row are 8 apart; `acts` two vec4
 // of qx per block, then from vec4 params[3] one vec4 per block: (dx bits, sx, flag, 0).
 // params[0] = ceil(rows / 4), params[2] = kb (blocks per row), params[3] = where the
 // activation blocks' (dx, sx, flag) start, params[4] = rows. The output is [T, rows].
@@ -53,6 +55,11 @@ fn block_value(kind: u32, wb: u32, a0: vec4<u32>, a1: vec4<u32>, dx: f32, sx: f3
     return v;
 }
 
+// Index of block 0 of weight row r (rows of kb blocks, stored in groups of 8).
+fn first_block(r: u32, kb: u32) -> u32 {
+    return (r >> 3u) * kb * 8u + (r & 7u);
+}
+
 // Outputs (t, 4g..4g+3) for invocation i, weights of kind `kind` (a constant argument).
 fn qdot(i: u32, kind: u32) {
     let tokens = step[params[1]];
@@ -63,10 +70,10 @@ fn qdot(i: u32, kind: u32) {
     let rows = params[4];
     let r = 4u * g;
     let last = rows - 1u;
-    let w0 = min(r, last) * kb;
-    let w1 = min(r + 1u, last) * kb;
-    let w2 = min(r + 2u, last) * kb;
-    let w3 = min(r + 3u, last) * kb;
+    let w0 = first_block(min(r, last), kb);
+    let w1 = first_block(min(r + 1u, last), kb);
+    let w2 = first_block(min(r + 2u, last), kb);
+    let w3 = first_block(min(r + 3u, last), kb);
     var acc0: f32 = 0.0;
     var acc1: f32 = 0.0;
     var acc2: f32 = 0.0;
@@ -80,10 +87,10 @@ fn qdot(i: u32, kind: u32) {
         let dx = nn_load(m.x);
         let sx = f32(bitcast<i32>(m.y));
         poisoned |= m.z;
-        acc0 = nn_add(acc0, block_value(kind, w0 + j, a0, a1, dx, sx));
-        acc1 = nn_add(acc1, block_value(kind, w1 + j, a0, a1, dx, sx));
-        acc2 = nn_add(acc2, block_value(kind, w2 + j, a0, a1, dx, sx));
-        acc3 = nn_add(acc3, block_value(kind, w3 + j, a0, a1, dx, sx));
+        acc0 = nn_add(acc0, block_value(kind, w0 + 8u * j, a0, a1, dx, sx));
+        acc1 = nn_add(acc1, block_value(kind, w1 + 8u * j, a0, a1, dx, sx));
+        acc2 = nn_add(acc2, block_value(kind, w2 + 8u * j, a0, a1, dx, sx));
+        acc3 = nn_add(acc3, block_value(kind, w3 + 8u * j, a0, a1, dx, sx));
     }
     let out = t * rows + r;
     let nan = poisoned != 0u;
