@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::kernels::{AttentionShape, add_residual, attention, rms_norm, rope, swiglu};
-use super::quant::{QActs, qmatmul};
+use super::quant::{QActs, qmatmul, qmatmul_many};
 use super::{Llama, LlmError, Session, check_step};
 use crate::numerics::rsqrt;
 
@@ -53,9 +53,7 @@ impl CpuSession {
                 return Err(LlmError::Cancelled);
             }
             let acts = QActs::quantize(&rms_norm(&x, &layer.attn_norm, eps), dim);
-            let mut q = qmatmul(&acts, &layer.q);
-            let mut k = qmatmul(&acts, &layer.k);
-            let v = qmatmul(&acts, &layer.v);
+            let [mut q, mut k, v] = qmatmul_many(&acts, [&layer.q, &layer.k, &layer.v]);
             rope(&mut q, dim, c.head_dim, start, &model.rope_cos, &model.rope_sin);
             rope(&mut k, kv_dim, c.head_dim, start, &model.rope_cos, &model.rope_sin);
             cache.k.extend_from_slice(&k);
@@ -63,7 +61,8 @@ impl CpuSession {
             let mixed = attention(&q, &cache.k, &cache.v, shape);
             add_residual(&mut x, &qmatmul(&QActs::quantize(&mixed, dim), &layer.o));
             let acts = QActs::quantize(&rms_norm(&x, &layer.ffn_norm, eps), dim);
-            let hidden = swiglu(&qmatmul(&acts, &layer.gate), &qmatmul(&acts, &layer.up));
+            let [gate, up] = qmatmul_many(&acts, [&layer.gate, &layer.up]);
+            let hidden = swiglu(&gate, &up);
             add_residual(&mut x, &qmatmul(&QActs::quantize(&hidden, c.ffn), &layer.down));
         }
         let last = &x[(ids.len() - 1) * dim..];

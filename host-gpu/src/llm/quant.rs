@@ -225,49 +225,72 @@ impl QActs {
 }
 
 /// `acts · wᵀ`: `[rows of acts, w.rows]`, each output as the [module documentation](self)
-/// says, in parallel over weight rows. With AVX2, eight weight rows are computed at once
-/// (one float lane each, the same operations in the same order); the last rows of a
-/// matrix whose row count is not a multiple of eight, and CPUs without AVX2, use
-/// [`row_dot`].
+/// says, in parallel over weight rows.
 ///
 /// # Panics
 /// When `acts.k != w.k` (a programming error: shapes are checked at load).
 pub fn qmatmul(acts: &QActs, w: &QMatrix) -> Vec<f32> {
-    assert_eq!(acts.k, w.k, "activation and weight widths differ");
+    let [out] = qmatmul_many(acts, [w]);
+    out
+}
+
+/// [`qmatmul`] of the same activations by several matrices (q, k and v; gate and up) in
+/// one parallel loop: one fork-join instead of several, which is what decode, a few
+/// hundred small products per token, pays for. With AVX2, eight weight rows are computed
+/// at once (one float lane each, the same operations in the same order); the last rows
+/// of a matrix whose row count is not a multiple of eight, and CPUs without AVX2, use
+/// [`row_dot`].
+///
+/// # Panics
+/// When a matrix's width differs from `acts.k` (shapes are checked at load).
+pub fn qmatmul_many<const N: usize>(acts: &QActs, ws: [&QMatrix; N]) -> [Vec<f32>; N] {
     let n = acts.rows();
     // Computed as [weight row][token] so that each weight row is read once for all
     // tokens, then transposed.
-    let mut by_row = vec![0.0f32; w.rows * n];
+    let mut by_row: [Vec<f32>; N] = std::array::from_fn(|i| {
+        assert_eq!(acts.k, ws[i].k, "activation and weight widths differ");
+        vec![0.0f32; ws[i].rows * n]
+    });
+    let jobs: Vec<(&QMatrix, usize, &mut [f32])> = ws
+        .iter()
+        .zip(&mut by_row)
+        .flat_map(|(&w, out)| out.chunks_mut(JOB_ROWS * n).enumerate().map(move |(i, c)| (w, i * JOB_ROWS, c)))
+        .collect();
     let wide = has_avx2();
-    by_row.par_chunks_mut(JOB_ROWS * n).enumerate().for_each(|(job, out)| {
-        let first = job * JOB_ROWS;
-        let rows = out.len() / n;
-        let mut i = 0;
-        while i < rows {
-            let group = if wide && rows - i >= ROW_GROUP { ROW_GROUP } else { 1 };
-            for t in 0..n {
-                let mut values = [CANONICAL_NAN; 8];
-                if !acts.poisoned[t] {
-                    if group == 8 {
-                        values = rows8(w, first + i, acts, t);
-                    } else {
-                        values[0] = row_dot(w, first + i, acts, t);
-                    }
-                }
-                for (r, &v) in values[..group].iter().enumerate() {
-                    out[(i + r) * n + t] = canonical(v);
+    jobs.into_par_iter().for_each(|(w, first, out)| rows_job(acts, w, first, out, wide));
+    std::array::from_fn(|i| if n == 1 { std::mem::take(&mut by_row[i]) } else { transpose(&by_row[i], ws[i].rows, n) })
+}
+
+/// Outputs of weight rows `first..` (as many as `out` holds, `n` tokens each).
+fn rows_job(acts: &QActs, w: &QMatrix, first: usize, out: &mut [f32], wide: bool) {
+    let n = acts.rows();
+    let rows = out.len() / n;
+    let mut i = 0;
+    while i < rows {
+        let group = if wide && rows - i >= ROW_GROUP { ROW_GROUP } else { 1 };
+        for t in 0..n {
+            let mut values = [CANONICAL_NAN; ROW_GROUP];
+            if !acts.poisoned[t] {
+                if group == ROW_GROUP {
+                    values = rows8(w, first + i, acts, t);
+                } else {
+                    values[0] = row_dot(w, first + i, acts, t);
                 }
             }
-            i += group;
+            for (r, &v) in values[..group].iter().enumerate() {
+                out[(i + r) * n + t] = canonical(v);
+            }
         }
-    });
-    if n == 1 {
-        return by_row;
+        i += group;
     }
-    let mut out = vec![0.0f32; w.rows * n];
-    for (row, values) in by_row.chunks_exact(n).enumerate() {
-        for (t, &v) in values.iter().enumerate() {
-            out[t * w.rows + row] = v;
+}
+
+/// `[rows][n]` → `[n][rows]`.
+fn transpose(values: &[f32], rows: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; rows * n];
+    for (row, column) in values.chunks_exact(n).enumerate() {
+        for (t, &v) in column.iter().enumerate() {
+            out[t * rows + row] = v;
         }
     }
     out
