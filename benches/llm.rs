@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use wasmnn_host_gpu::gpu::GpuContext;
+use wasmnn_host_gpu::llm::gpu::{GpuLlama, GpuSession};
 use wasmnn_host_gpu::llm::{CpuSession, Llama, Session};
 
 #[path = "../tests/e2e/support.rs"]
@@ -61,6 +63,15 @@ fn benches(c: &mut Criterion) {
             Box::new(PooledSession { inner: CpuSession::new(Arc::clone(model), CONTEXT), pool: Arc::clone(pool) })
         };
         bench_session(c, &format!("cpu/threads={threads}"), &|| session(&model, &pool));
+    }
+    match GpuContext::new() {
+        Ok(ctx) => {
+            let adapter = ctx.adapter().name.clone();
+            let gpu = Arc::new(GpuLlama::new(Arc::new(ctx), Arc::clone(&model)).expect("SmolLM2 loads on the GPU"));
+            eprintln!("wgpu adapter: {adapter}");
+            bench_session(c, "wgpu", &|| Box::new(GpuSession::new(Arc::clone(&gpu), CONTEXT).expect("GPU session")));
+        }
+        Err(e) => eprintln!("no GPU adapter, wgpu not measured: {e}"),
     }
 }
 

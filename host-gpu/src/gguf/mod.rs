@@ -14,6 +14,8 @@ mod reader;
 mod types;
 
 #[cfg(test)]
+pub(crate) mod test_writer;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;

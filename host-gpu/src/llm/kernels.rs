@@ -76,17 +76,26 @@ pub fn attention(q: &[f32], k_cache: &[f32], v_cache: &[f32], shape: AttentionSh
         let positions = start + t + 1;
         let query = &q[t * width + h * head_dim..][..head_dim];
         let kv = (h / group) * head_dim;
-        let mut scores = Vec::with_capacity(positions);
-        let mut m = f32::NEG_INFINITY;
-        for j in 0..positions {
-            let key = &k_cache[j * kv_width + kv..][..head_dim];
-            let mut dot = 0.0f32;
-            for (&a, &b) in query.iter().zip(key) {
-                dot = add(dot, mul(flush(a), flush(b)));
+        let mut scores = vec![0.0f32; positions];
+        // Eight keys at a time: eight independent chains (each still sequential in d),
+        // which the CPU overlaps instead of waiting on one chain's latency.
+        let mut chunks = scores.chunks_mut(8);
+        let mut j0 = 0;
+        for chunk in &mut chunks {
+            let mut dots = [0.0f32; 8];
+            for (d, &a) in query.iter().enumerate() {
+                let a = flush(a);
+                for (l, dot) in dots[..chunk.len()].iter_mut().enumerate() {
+                    *dot = add(*dot, mul(a, flush(k_cache[(j0 + l) * kv_width + kv + d])));
+                }
             }
-            let s = mul(dot, scale);
-            m = max(m, s);
-            scores.push(s);
+            chunk.copy_from_slice(&dots[..chunk.len()]);
+            j0 += 8;
+        }
+        let mut m = f32::NEG_INFINITY;
+        for s in &mut scores {
+            *s = mul(*s, scale);
+            m = max(m, *s);
         }
         let mut sum = 0.0f32;
         for s in &mut scores {

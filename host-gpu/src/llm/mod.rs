@@ -24,6 +24,8 @@ pub mod quant;
 mod weights;
 
 #[cfg(test)]
+mod load_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::LlamaConfig;

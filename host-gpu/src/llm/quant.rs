@@ -208,7 +208,7 @@ impl QActs {
             let id = if dx == 0.0 { 0.0 } else { reciprocal(dx) };
             let mut sum = 0i32;
             for (qi, &v) in q.iter_mut().zip(block) {
-                let r = mul(flush(v), id).round_ties_even().clamp(-127.0, 127.0);
+                let r = round_small(mul(flush(v), id)).clamp(-127.0, 127.0);
                 *qi = r as i8;
                 sum += i32::from(*qi);
             }
@@ -222,6 +222,18 @@ impl QActs {
     pub fn rows(&self) -> usize {
         self.poisoned.len()
     }
+}
+
+/// 1.5 · 2^23: adding and subtracting it rounds to an integer, ties to even.
+const ROUNDER: f32 = 12_582_912.0;
+
+/// `v.round_ties_even()` for |v| < 2^22 (here |v| ≤ 127.00002), up to the sign of a zero
+/// result (always +0; the i8 conversion that follows erases it): `v + 1.5·2^23` lands
+/// where the f32 spacing is 1, so the addition rounds `v` to an integer, ties to even,
+/// and the subtraction is exact. Two adds instead of a libm call (`rintf`) on CPUs
+/// without SSE4.1.
+pub(crate) fn round_small(v: f32) -> f32 {
+    (v + ROUNDER) - ROUNDER
 }
 
 /// `acts · wᵀ`: `[rows of acts, w.rows]`, each output as the [module documentation](self)

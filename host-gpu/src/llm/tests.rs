@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 
 use super::kernels::{AttentionShape, attention, rms_norm, rope, swiglu};
-use super::quant::{BLOCK, INV_127, QActs, QKind, QMatrix, qmatmul, row_dot};
+use super::quant::{BLOCK, INV_127, QActs, QKind, QMatrix, qmatmul, round_small, row_dot};
 use crate::numerics::{CANONICAL_NAN, canonical};
 
 /// A deterministic stream of values in [-scale, scale).
@@ -67,6 +67,24 @@ fn activations_quantize_as_specified() {
         let mut y = x.clone();
         y[2 * BLOCK + 5] = poison;
         assert_eq!(QActs::quantize(&y, 2 * BLOCK).poisoned, [false, true]);
+    }
+}
+
+#[test]
+fn small_values_round_ties_to_even() {
+    // Equal as numbers: the sign of a zero result differs (−0.4 gives +0, not −0), which
+    // the conversion to i8 that follows erases.
+    let check = |x: f32| assert_eq!(round_small(x), x.round_ties_even(), "{x}");
+    // Every half-integer up to 200 and its neighbours, then a sweep over the bits.
+    for k in -400i32..=400 {
+        let half = k as f32 * 0.5;
+        for x in [half, half.next_up(), half.next_down()] {
+            check(x);
+        }
+    }
+    for bits in (0..0x4350_0000u32).step_by(997) {
+        check(f32::from_bits(bits));
+        check(-f32::from_bits(bits));
     }
 }
 

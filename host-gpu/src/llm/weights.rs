@@ -30,6 +30,10 @@ pub struct Layer {
 
 /// A loaded llama model: hyperparameters, weights and rotary tables, shared (read-only)
 /// by every session on every executor.
+///
+/// Every float in it is canonical ([`Llama::from_gguf`] makes it so): the kernels take
+/// weights as they are, so a `Llama` assembled by hand must hold canonical values too, or
+/// the executors may disagree on subnormal weights.
 #[derive(Debug, Clone)]
 pub struct Llama {
     /// Hyperparameters.
