@@ -21,7 +21,7 @@ use support::{examples_dir, fixture, load_model, model_path, read_npy, wasmnn};
 use wasmnn_host_gpu::conformance::first_difference;
 use wasmnn_host_gpu::gpu::{GpuContext, GpuModel};
 use wasmnn_host_gpu::llm::gpu::{GpuLlama, GpuSession};
-use wasmnn_host_gpu::llm::{CpuSession, Llama, Session};
+use wasmnn_host_gpu::llm::{CpuSession, Llama, Session, argmax};
 use wasmnn_host_gpu::{CpuExecutor, Graph, Tensor};
 use wasmnn_runtime::receipt::SignedReceipt;
 
@@ -96,17 +96,6 @@ fn minilm(ctx: &Arc<GpuContext>) -> Result<(), Failed> {
         })
         .collect();
     compare(ctx, &graph, cases)
-}
-
-/// Greedy choice: the largest logit, the lowest id on ties.
-fn argmax(logits: &[f32]) -> i64 {
-    let mut best = 0;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > logits[best] {
-            best = i;
-        }
-    }
-    best as i64
 }
 
 /// The SmolLM2 prompt of the bit-identity check.

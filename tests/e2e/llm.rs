@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
-use wasmnn_host_gpu::llm::{CpuSession, Llama, LlmError, Session};
+use wasmnn_host_gpu::llm::{CpuSession, Llama, LlmError, Session, argmax};
 
 use crate::support::{fixture, model_path};
 
@@ -37,17 +37,6 @@ pub fn smollm2() -> Arc<Llama> {
 
 fn ids(value: &Value) -> Vec<i64> {
     value.as_array().expect("array").iter().map(|v| v.as_i64().expect("id")).collect()
-}
-
-/// Greedy choice: the largest logit, the lowest id on ties.
-pub fn argmax(logits: &[f32]) -> i64 {
-    let mut best = 0;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > logits[best] {
-            best = i;
-        }
-    }
-    best as i64
 }
 
 /// Runs a prompt and `steps` greedy tokens; returns the first logits and the tokens.

@@ -28,15 +28,17 @@ pub enum Values {
     WithSpecials(f32),
 }
 
-/// A xorshift stream: the same numbers on every machine.
-struct Stream(u64);
+/// A xorshift stream: the same numbers on every machine (the conformance cases' data).
+pub(crate) struct Stream(u64);
 
 impl Stream {
-    fn new(seed: u64) -> Self {
+    /// A stream from `seed`.
+    pub(crate) fn new(seed: u64) -> Self {
         Stream(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -44,8 +46,13 @@ impl Stream {
     }
 
     /// Uniform in [-1, 1), 24 random bits (exact in f32).
-    fn unit(&mut self) -> f32 {
+    pub(crate) fn unit(&mut self) -> f32 {
         (self.next() >> 40) as f32 * (1.0 / 8_388_608.0) - 1.0
+    }
+
+    /// Uniform in `0..n` (0 when `n` is 0).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
     }
 }
 

@@ -5,6 +5,8 @@
 
 mod data;
 
+pub(crate) use data::Stream;
+
 use std::sync::Arc;
 
 pub use data::{SPECIALS, Values, ints, values};

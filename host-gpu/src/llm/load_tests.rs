@@ -50,8 +50,6 @@ const DIM: usize = 64;
 const HEADS: usize = 2;
 /// Its key/value heads.
 const KV_HEADS: usize = 1;
-/// Its key/value width.
-const KV_DIM: usize = KV_HEADS * DIM / HEADS;
 /// Its feed-forward width.
 const FFN: usize = 96;
 /// Its vocabulary.

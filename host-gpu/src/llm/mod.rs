@@ -95,6 +95,18 @@ pub trait Session: Send {
     fn context_limit(&self) -> usize;
 }
 
+/// Greedy choice: the index of the largest logit, the lowest on ties; a NaN is never
+/// chosen over a number.
+pub fn argmax(logits: &[f32]) -> i64 {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] || (logits[best].is_nan() && !v.is_nan()) {
+            best = i;
+        }
+    }
+    best as i64
+}
+
 /// Checks a step's tokens against the vocabulary and the context limit, returning them as
 /// vocabulary indices.
 ///

@@ -5,6 +5,11 @@ use super::{LlamaConfig, LlmError};
 use crate::gguf::{GgmlType, Gguf};
 use crate::numerics::canonical;
 
+/// The most positions a session may hold whatever the file and the caller say: the
+/// rotary tables take 4·head_dim bytes per position, so this bounds them (64 MiB at a
+/// head width of 256).
+pub const MAX_CONTEXT: usize = 1 << 16;
+
 /// The tensors of one transformer block.
 #[derive(Debug, Clone)]
 pub struct Layer {
@@ -101,7 +106,7 @@ impl Llama {
             Some(_) => Some(matrix("output.weight", dim, vocab)?),
             None => None,
         };
-        let max_context = max_context.min(config.context_length);
+        let max_context = max_context.min(config.context_length).min(MAX_CONTEXT);
         if max_context == 0 {
             return Err(LlmError::Model("the context limit must be at least 1 token".into()));
         }

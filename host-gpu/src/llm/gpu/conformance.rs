@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use super::dispatch::{self, Bindings, LlmKernel, Op, Rows};
 use super::{GpuLlama, GpuMatrix, GpuSession, acts_layout, matmul_launch};
-use crate::conformance::SPECIALS;
+use crate::conformance::{SPECIALS, Stream};
 use crate::gpu::GpuContext;
 use crate::llm::kernels::{self as cpu, AttentionShape};
 use crate::llm::quant::{self, BLOCK, QActs, QKind, QMatrix};
-use crate::llm::{CpuSession, Layer, Llama, LlamaConfig, LlmError, Session};
+use crate::llm::{CpuSession, Layer, Llama, LlamaConfig, LlmError, Session, argmax};
 use crate::numerics::{canonical, reciprocal, rsqrt};
 
 /// A check's failure, as a message.
@@ -364,36 +364,29 @@ fn same_acts(expected: &QActs, got: &QActs) -> Check {
     Ok(())
 }
 
-/// A xorshift stream: the same data on every machine.
-struct Rng(u64);
+/// The random data of the cases: the conformance suite's stream.
+type Rng = Stream;
 
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
+/// What the cases draw from a [`Rng`] besides plain numbers.
+trait Draws {
+    /// `n` values uniform in [-scale, scale).
+    fn floats(&mut self, n: usize, scale: f32) -> Vec<f32>;
+    /// [`Draws::floats`] with every 7th value one of [`SPECIALS`].
+    fn with_specials(&mut self, n: usize, scale: f32) -> Vec<f32>;
+    /// Canonical weights around `center` (as norms are after loading).
+    fn weights(&mut self, n: usize, center: f32, spread: f32) -> Vec<f32>;
+    /// A random quantized matrix: scales about `scale` in magnitude (Q4_1 minimums about
+    /// −8·scale), integers uniform.
+    fn matrix(&mut self, kind: QKind, rows: usize, k: usize, scale: f32) -> QMatrix;
+}
 
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform in [-1, 1) (24 random bits).
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 * (1.0 / 8_388_608.0) - 1.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
+impl Draws for Rng {
     /// `n` values uniform in [-scale, scale).
     fn floats(&mut self, n: usize, scale: f32) -> Vec<f32> {
         (0..n).map(|_| self.unit() * scale).collect()
     }
 
-    /// [`Rng::floats`] with every 7th value one of [`SPECIALS`].
+    /// [`Draws::floats`] with every 7th value one of [`SPECIALS`].
     fn with_specials(&mut self, n: usize, scale: f32) -> Vec<f32> {
         (0..n).map(|i| if i % 7 == 3 { SPECIALS[self.below(SPECIALS.len())] } else { self.unit() * scale }).collect()
     }
@@ -824,17 +817,6 @@ pub fn tiny_model(seed: u64, tied: bool, embedding: QKind) -> Llama {
         rope_sin,
         config,
     }
-}
-
-/// Greedy choice: the largest logit, the lowest id on ties.
-fn argmax(logits: &[f32]) -> i64 {
-    let mut best = 0;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > logits[best] {
-            best = i;
-        }
-    }
-    best as i64
 }
 
 /// A prompt and `steps` greedy steps on both executors: the same bits at every step.
