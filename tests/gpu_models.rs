@@ -183,14 +183,18 @@ fn cli_backend_gpu() -> Result<(), Failed> {
     if files[0] != files[1] { Err("the gpu output file differs from the cpu one".into()) } else { Ok(()) }
 }
 
-/// `wasmnn run` of both example handlers prints the same output bytes and the same fuel on
-/// `--backend gpu` as on `--backend cpu`.
+/// `wasmnn run` of the example handlers prints the same output bytes and the same fuel on
+/// `--backend gpu` as on `--backend cpu` (`complete` drives SmolLM2 through wasi-nn `ggml`
+/// for four tokens).
 fn handlers_same_bytes_and_fuel() -> Result<(), Failed> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let sentences = dir.path().join("sentences.json");
     let text = r#"{"input": ["A man is eating food.", "Deterministic inference, bit for bit."]}"#;
     std::fs::write(&sentences, text).map_err(|e| e.to_string())?;
-    let cases = [("orientation", fixture("orientation/image_1.png")), ("embeddings", sentences)];
+    let tokens = dir.path().join("tokens.json");
+    std::fs::write(&tokens, r#"{"tokens": [504, 3575, 282, 4649, 314], "max_tokens": 4}"#)
+        .map_err(|e| e.to_string())?;
+    let cases = [("orientation", fixture("orientation/image_1.png")), ("embeddings", sentences), ("complete", tokens)];
     for (example, input) in cases {
         let crate_dir = examples_dir().join(example);
         let mut runs = Vec::new();
