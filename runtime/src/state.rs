@@ -74,6 +74,12 @@ impl StopCheck {
     pub fn fired(&self) -> bool {
         self.cancelled() || Instant::now() >= self.deadline
     }
+
+    /// Why the call stopped once [`StopCheck::fired`]: cancelled by its caller, else past
+    /// its deadline.
+    pub fn fault(&self) -> InvokeError {
+        if self.cancelled() { InvokeError::Cancelled } else { InvokeError::Deadline }
+    }
 }
 
 /// Limits linear memories and tables, remembering a refused growth so that the call's

@@ -81,7 +81,8 @@ impl CallState {
                 return self.nn_error(ErrorCode::InvalidArgument, format!("{message} (an LLM takes {LLM_INPUT})"));
             }
         };
-        self.charge(tokens.len().saturating_mul(graph.kv_bytes_per_token()))?;
+        let growth = tokens.len().saturating_mul(graph.kv_bytes_per_token());
+        self.charge(growth)?;
         let stop = self.stop.clone();
         let started = Instant::now();
         let llm =
@@ -89,18 +90,15 @@ impl CallState {
         let result = llm.session.forward(&tokens, &|| stop.fired());
         let executor = llm.executor;
         if result.is_ok() {
-            llm.charged += tokens.len() * graph.kv_bytes_per_token();
+            llm.charged += growth;
         }
         self.nn.compute_time += started.elapsed();
         let logits = match result {
             Ok(logits) => logits,
             Err(e) => {
-                self.refund(tokens.len().saturating_mul(graph.kv_bytes_per_token()));
+                self.refund(growth);
                 let code = match e {
-                    LlmError::Cancelled => {
-                        let fault = if stop.cancelled() { InvokeError::Cancelled } else { InvokeError::Deadline };
-                        return Err(self.trap(fault));
-                    }
+                    LlmError::Cancelled => return Err(self.trap(stop.fault())),
                     LlmError::NoTokens | LlmError::BadToken { .. } => ErrorCode::InvalidArgument,
                     LlmError::ContextFull { .. } => ErrorCode::TooLarge,
                     _ => ErrorCode::RuntimeError,
@@ -262,10 +260,7 @@ impl inference::HostGraphExecutionContext for CallState {
                 self.nn_error(ErrorCode::InvalidArgument, message)
             }
             Err(RunFailure::Executor(message)) => self.nn_error(ErrorCode::RuntimeError, message),
-            Err(RunFailure::Cancelled) => {
-                let fault = if stop.cancelled() { InvokeError::Cancelled } else { InvokeError::Deadline };
-                Err(self.trap(fault))
-            }
+            Err(RunFailure::Cancelled) => Err(self.trap(stop.fault())),
         }
     }
 
