@@ -18,8 +18,8 @@ use clap::{ArgAction, Parser, Subcommand};
 use wasmnn_runtime::Backend;
 
 use crate::commands::{
-    Globals, build, demo, functions, gc, invoke, keygen, model_inspect, model_run, models_fetch, models_list, new,
-    publish, pull, run, selftest, serve, verify, yank,
+    Globals, build, chat, demo, functions, gc, invoke, keygen, model_inspect, model_run, models_fetch, models_list,
+    new, publish, pull, run, selftest, serve, verify, yank,
 };
 
 /// Verifiable, sandboxed inference functions.
@@ -82,6 +82,9 @@ enum Command {
     /// Run a published function on a node: the output goes to stdout once its signed
     /// receipt checks out, a summary to stderr.
     Invoke(invoke::Args),
+    /// Chat with a chat function on a node in the terminal: streams each reply and checks
+    /// its receipt.
+    Chat(chat::Args),
     /// Re-execute the call a receipt describes (on --backend) and say whether its output,
     /// fuel and op count match; exit 1 on a mismatch.
     Verify(verify::Args),
@@ -149,6 +152,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Functions(args) => functions::run(&args),
         Command::Yank(args) => yank::run(&args),
         Command::Invoke(args) => invoke::run(&args),
+        Command::Chat(args) => chat::run(&args),
         Command::Verify(args) => verify::run(&args, &globals),
         Command::Gc(args) => gc::run(&args),
     }

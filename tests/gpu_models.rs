@@ -23,6 +23,8 @@ use wasmnn_host_gpu::gpu::{GpuContext, GpuModel};
 use wasmnn_host_gpu::llm::gpu::{GpuLlama, GpuSession};
 use wasmnn_host_gpu::llm::{CpuSession, Llama, Session, argmax};
 use wasmnn_host_gpu::{CpuExecutor, Graph, Tensor};
+use wasmnn_registry::Sha256Digest;
+use wasmnn_runtime::node::unsplice_created;
 use wasmnn_runtime::receipt::SignedReceipt;
 
 fn main() -> ExitCode {
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         "gpu/handlers_same_bytes_and_fuel",
         "gpu/two_nodes_agree",
         "gpu/smollm2_bit_identical",
+        "gpu/chat_nodes_agree",
     ];
     let trials = match GpuContext::new() {
         Ok(ctx) => {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
                 Trial::test(names[3], handlers_same_bytes_and_fuel),
                 Trial::test(names[4], two_nodes_agree),
                 Trial::test(names[5], move || smollm2(&c)),
+                Trial::test(names[6], chat_nodes_agree),
             ]
         }
         Err(e) if required => {
@@ -287,6 +291,80 @@ fn two_nodes_agree() -> Result<(), Failed> {
                 format!("verify {file} on {backend}: {stdout} {}", String::from_utf8_lossy(&output.stderr)).into()
             );
         }
+    }
+    Ok(())
+}
+
+/// A streamed chat completion sampled at temperature 0.8 on a GPU node and a CPU node: the
+/// same chunks (but for `created`), output digest, fuel and ops; the CPU node's receipt
+/// re-executes on the GPU and matches.
+fn chat_nodes_agree() -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let gpu = node::Node::try_start(&dir.path().join("gpu"), &["--backend", "gpu"])?;
+    let cpu = node::Node::start(&dir.path().join("cpu"), &["--backend", "cpu"]);
+    let key = dir.path().join("publisher.key").display().to_string();
+    let example = examples_dir().join("chat").display().to_string();
+    for args in [
+        vec!["keygen", "--out", &key],
+        vec!["publish", &example, "--registry", &gpu.url, "--key", &key, "--debug"],
+        vec!["pull", "chat", "--from", &gpu.url, "--to", &cpu.url],
+    ] {
+        let output = wasmnn(&args);
+        if !output.status.success() {
+            return Err(format!("wasmnn {args:?}: {}", String::from_utf8_lossy(&output.stderr)).into());
+        }
+    }
+    let request = serde_json::json!({
+        "model": "chat",
+        "messages": [{"role": "user", "content": "Tell me about the moon."}],
+        "temperature": 0.8,
+        "seed": 7,
+        "max_tokens": 6,
+        "stream": true,
+    });
+    let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+    let mut calls = Vec::new();
+    for node in [&gpu, &cpu] {
+        let mut events = node.client().chat_stream(&body).map_err(|e| e.to_string())?;
+        let (mut output, mut receipt) = (Vec::new(), None);
+        while let Some(event) = events.next_event().map_err(|e| e.to_string())? {
+            if event.event.as_deref() == Some("wasmnn-receipt") {
+                let envelope: serde_json::Value = serde_json::from_str(&event.data).map_err(|e| e.to_string())?;
+                let signed = serde_json::to_vec(&envelope["receipt"]).map_err(|e| e.to_string())?;
+                receipt = Some(SignedReceipt::from_json(&signed).map_err(|e| e.to_string())?);
+            } else if event.data != "[DONE]" {
+                output.extend_from_slice(&unsplice_created(event.data.as_bytes()).ok_or("a chunk without created")?);
+                output.push(b'\n');
+            }
+        }
+        let receipt = receipt.ok_or_else(|| format!("{}: no receipt event", node.url))?;
+        if receipt.receipt().output != Sha256Digest::of_bytes(&output) {
+            return Err(format!("{}: the receipt does not cover the chunks", node.url).into());
+        }
+        calls.push((output, receipt));
+    }
+    let ((out_gpu, receipt_gpu), (out_cpu, receipt_cpu)) = (&calls[0], &calls[1]);
+    let (rg, rc) = (receipt_gpu.receipt(), receipt_cpu.receipt());
+    if out_gpu != out_cpu {
+        let text = |o: &[u8]| String::from_utf8_lossy(o).into_owned();
+        return Err(format!("the nodes sampled differently:\n{}\nvs\n{}", text(out_gpu), text(out_cpu)).into());
+    }
+    if (rg.fuel, rg.ops, rg.manifest, rg.input, rg.backend.as_str()) != (rc.fuel, rc.ops, rc.manifest, rc.input, "gpu")
+    {
+        return Err(format!("receipts differ: {rg:?} vs {rc:?}").into());
+    }
+    let file = dir.path().join("cpu-chat.json");
+    std::fs::write(&file, receipt_cpu.to_json()).map_err(|e| e.to_string())?;
+    let file = file.display().to_string();
+    let cache = dir.path().join("verify-cache");
+    let output = support::wasmnn_with(
+        &["--backend", "gpu", "verify", &file, "--from", &cpu.url],
+        None,
+        &[("WASMNN_VERIFY_DATA", &cache)],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || !stdout.starts_with("match") {
+        return Err(format!("verify on gpu: {stdout} {}", String::from_utf8_lossy(&output.stderr)).into());
     }
     Ok(())
 }

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::Sha256Digest;
 use crate::keys::PublicKey;
 
-/// Every error response: `{"error": {"code", "message", "type"}}`.
+/// Every error response: `{"error": {"code", "message", "type"}}`, plus `param` where
+/// one field of the request is at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// The error.
@@ -23,6 +24,10 @@ pub struct ErrorDetail {
     /// The class of error, derived from the HTTP status (`invalid_request_error`, …).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The request field the error is about (OpenAI's `param`), e.g. `model`. Omitted
+    /// when absent, except on the OpenAI-compatible routes, which always send it (`null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
     /// For `missing_blobs`: the blobs to upload before posting the manifest again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<Sha256Digest>,
@@ -36,6 +41,7 @@ impl ErrorBody {
                 code: code.to_owned(),
                 message: message.into(),
                 kind: error_type(status).to_owned(),
+                param: None,
                 missing: Vec::new(),
             },
         }

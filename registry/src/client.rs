@@ -10,7 +10,7 @@
 //! ([`ClientError`]).
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use crate::api::{self, ErrorBody, FunctionDetail, FunctionList, FunctionSummary,
 use crate::canonical::to_canonical_json;
 use crate::handler::is_valid_function_name;
 use crate::manifest::{SignedManifest, SignedYank};
+use crate::sse::SseReader;
 use crate::store::CallData;
 
 /// The largest JSON answer read (a function listing of a big node stays far below it).
@@ -41,6 +42,9 @@ const MAX_OUTPUT_BYTES: u64 = 1 << 30;
 const RECEIPT_HEADER: &str = "wasmnn-receipt";
 /// The header carrying a call's receipt id (`sha256:<hex>`).
 const RECEIPT_ID_HEADER: &str = "wasmnn-receipt-id";
+/// The longest line of a streamed answer read: a chunk holds a token or two, the final
+/// receipt event about a kilobyte.
+const MAX_EVENT_LINE: usize = 1 << 20;
 
 /// A client for one node's registry API.
 #[derive(Clone)]
@@ -504,6 +508,31 @@ impl RegistryClient {
             e => self.transport("POST", &url, e),
         })?;
         Ok(Invoked { output, content_type, receipt_header, receipt_id })
+    }
+
+    /// `POST /v1/chat/completions` with `body`, a chat request that asks for
+    /// `"stream": true` (docs/HTTP.md "OpenAI-compatible endpoints"): the answer's events,
+    /// read as they arrive. The events are not checked here: the caller rebuilds the output
+    /// from them and checks it against the receipt in the final `wasmnn-receipt` event.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] when the node refuses the request or the call fails before its
+    /// first chunk (`model_not_found`, `invalid_value`, `context_length_exceeded`, …);
+    /// [`ClientError::Protocol`] for a `200` that is not an event stream; transport errors.
+    pub fn chat_stream(&self, body: &[u8]) -> Result<SseReader<impl BufRead + use<>>, ClientError> {
+        let url = self.endpoint("/v1/chat/completions");
+        let request =
+            self.agent.post(&url).content_type("application/json").header(header::ACCEPT, "text/event-stream");
+        let mut response = self.send("POST", &url, request.send(body))?;
+        if response.status().as_u16() != 200 {
+            return Err(self.refusal("POST", &url, &mut response));
+        }
+        let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !content_type.starts_with("text/event-stream") {
+            return Err(self.protocol(format!("answered POST {url} with {content_type:?}, not an event stream")));
+        }
+        let reader = io::BufReader::new(response.into_body().into_reader());
+        Ok(SseReader::new(reader, MAX_EVENT_LINE))
     }
 
     /// `GET /v1/receipts/sha256:<hex>`: the signed receipt JSON recorded under `id`, as

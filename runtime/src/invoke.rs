@@ -16,7 +16,7 @@ use crate::function::Function;
 use crate::limits::Limits;
 use crate::nn::bindings::Handler;
 use crate::nn::{ExecutorUsed, GraphCache, NnState};
-use crate::state::{CallState, MemoryLimiter, OutputSink, StopCheck};
+use crate::state::{CallState, EmitListener, MemoryLimiter, OutputSink, StopCheck};
 use crate::wasi;
 
 /// How often the epoch advances: the resolution of the wall-clock kill switch.
@@ -242,6 +242,24 @@ impl Runtime {
         limits: &Limits,
         cancel: Option<Arc<AtomicBool>>,
     ) -> Result<Outcome, InvokeError> {
+        self.invoke_streaming(function, input, seed, limits, cancel, None)
+    }
+
+    /// [`Runtime::invoke`], telling `listener` of each chunk the guest emits as soon as it
+    /// is accepted (the chunks are also in [`Outcome::emitted`]). A call that fails after
+    /// emitting has told the listener of chunks that belong to no outcome.
+    ///
+    /// # Errors
+    /// [`InvokeError`] saying precisely what stopped the call.
+    pub fn invoke_streaming(
+        &self,
+        function: &Function,
+        input: &[u8],
+        seed: u64,
+        limits: &Limits,
+        cancel: Option<Arc<AtomicBool>>,
+        listener: Option<EmitListener>,
+    ) -> Result<Outcome, InvokeError> {
         let started = Instant::now();
         let (wasi_ctx, stdio) = wasi::sandbox_ctx(seed, limits.stdio_bytes);
         let stop = StopCheck { deadline: started + limits.timeout, cancel };
@@ -250,7 +268,7 @@ impl Runtime {
             table: ResourceTable::new(),
             limiter: MemoryLimiter { memory_bytes: limits.memory_bytes, refused_memory: None },
             nn: NnState::new(function.model_map(), Arc::clone(&self.graphs), limits.tensor_bytes),
-            output: OutputSink { chunks: Vec::new(), bytes: 0, limit: limits.output_bytes },
+            output: OutputSink::new(limits.output_bytes, listener),
             stop: stop.clone(),
             fault: None,
         };

@@ -6,7 +6,9 @@
 //! - [`Function`]: a handler component plus the models it declares in its `wasmnn.toml`.
 //! - [`Runtime::invoke`]: one call, in a fresh store and instance, under [`Limits`];
 //!   it returns an [`Outcome`] (output, emitted chunks, fuel, op count, backend, timings)
-//!   or an [`InvokeError`] that says precisely what stopped the call.
+//!   or an [`InvokeError`] that says precisely what stopped the call;
+//!   [`Runtime::invoke_streaming`] also hands each emitted chunk to an [`EmitListener`] as
+//!   it happens.
 //!
 //! A call is a pure function of (component, models, input bytes, seed): no state survives
 //! between calls, WASI has fixed clocks and a seeded RNG, float NaNs are canonical, and
@@ -28,3 +30,4 @@ pub use compile::PreparedComponent;
 pub use function::{Function, FunctionError, FunctionLoadError, ModelFile, model_file_override, resolve_models};
 pub use invoke::{InvokeError, Outcome, Runtime, RuntimeError, Timings};
 pub use limits::Limits;
+pub use state::EmitListener;

@@ -45,6 +45,10 @@ impl WasiView for CallState {
     }
 }
 
+/// Called with each chunk the guest emits, right after it is accepted (on the calling
+/// thread, while the guest waits): how a caller streams a call's output.
+pub type EmitListener = Box<dyn FnMut(&[u8]) + Send>;
+
 /// The output of a call so far.
 pub(crate) struct OutputSink {
     /// Chunks passed to `emit`, in order.
@@ -53,6 +57,30 @@ pub(crate) struct OutputSink {
     pub bytes: usize,
     /// The most bytes emitted plus returned.
     pub limit: usize,
+    /// Told of each accepted chunk.
+    pub listener: Option<EmitListener>,
+}
+
+impl OutputSink {
+    /// An empty sink holding at most `limit` bytes, telling `listener` of each chunk.
+    pub fn new(limit: usize, listener: Option<EmitListener>) -> Self {
+        OutputSink { chunks: Vec::new(), bytes: 0, limit, listener }
+    }
+
+    /// Accepts an emitted chunk and tells the listener, or refuses it when the output
+    /// would exceed the limit.
+    pub fn accept(&mut self, chunk: Vec<u8>) -> Result<(), InvokeError> {
+        let bytes = self.bytes.saturating_add(chunk.len());
+        if bytes > self.limit {
+            return Err(InvokeError::OutputLimit { limit: self.limit, requested: bytes });
+        }
+        self.bytes = bytes;
+        self.chunks.push(chunk);
+        if let (Some(listener), Some(chunk)) = (self.listener.as_mut(), self.chunks.last()) {
+            listener(chunk);
+        }
+        Ok(())
+    }
 }
 
 /// The deadline and the external cancel flag of a call.
@@ -122,5 +150,33 @@ impl ResourceLimiter for MemoryLimiter {
 
     fn memories(&self) -> usize {
         MAX_INSTANCES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn the_listener_sees_each_accepted_chunk_and_no_refused_one() {
+        let seen = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+        let record = Arc::clone(&seen);
+        let mut sink =
+            OutputSink::new(3, Some(Box::new(move |chunk: &[u8]| record.lock().unwrap().push(chunk.to_vec()))));
+        assert_eq!(sink.accept(b"ab".to_vec()), Ok(()));
+        assert_eq!(sink.accept(b"c".to_vec()), Ok(()));
+        assert_eq!(sink.accept(b"d".to_vec()), Err(InvokeError::OutputLimit { limit: 3, requested: 4 }));
+        assert_eq!(sink.chunks, [b"ab".to_vec(), b"c".to_vec()]);
+        assert_eq!(sink.bytes, 3);
+        assert_eq!(*seen.lock().unwrap(), [b"ab".to_vec(), b"c".to_vec()]);
+    }
+
+    #[test]
+    fn a_sink_without_a_listener_only_collects() {
+        let mut sink = OutputSink::new(8, None);
+        assert_eq!(sink.accept(b"abc".to_vec()), Ok(()));
+        assert_eq!(sink.chunks, [b"abc".to_vec()]);
     }
 }

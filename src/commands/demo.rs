@@ -14,7 +14,7 @@ use crate::commands::publish::{LocalFunction, push};
 use crate::commands::{Globals, serve};
 
 /// The example handlers the demo serves.
-const DEMO_FUNCTIONS: [&str; 4] = ["orientation", "embeddings", "complete", "echo"];
+const DEMO_FUNCTIONS: [&str; 5] = ["orientation", "embeddings", "chat", "complete", "echo"];
 
 /// The publisher key of the demo's functions, kept in the data dir.
 const DEMO_KEY_FILE: &str = "demo-publisher.key";
@@ -98,6 +98,17 @@ fn print_try_lines(url: &str, examples: &Path) -> anyhow::Result<()> {
         "  curl -sS -D - -d '{{\"tokens\": [504, 3575, 282, 4649, 314], \"max_tokens\": 8}}' {url}/v1/functions/complete/invoke"
     )?;
     writeln!(out, "  curl -sS -D - -d 'hello, wasmnn' {url}/v1/functions/echo/invoke")?;
+    writeln!(out, "OpenAI-compatible (any OpenAI client with base URL {url}/v1):")?;
+    writeln!(
+        out,
+        "  curl -sS -N -d '{{\"model\": \"chat\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is the capital of France? Answer in one word.\"}}], \"max_tokens\": 32, \"stream\": true}}' {url}/v1/chat/completions"
+    )?;
+    writeln!(
+        out,
+        "  curl -sS -d '{{\"model\": \"embeddings\", \"input\": \"The cat sat on the mat.\"}}' {url}/v1/embeddings"
+    )?;
+    writeln!(out, "  curl -sS {url}/v1/models")?;
+    writeln!(out, "  wasmnn chat {url} chat")?;
     writeln!(out, "  curl -sS {url}/v1/functions")?;
     writeln!(out, "  curl -sS {url}/healthz")?;
     writeln!(out, "  curl -sS {url}/metrics")?;

@@ -119,7 +119,7 @@ pub(crate) fn parse_digest(text: &str) -> Result<Sha256Digest, String> {
 }
 
 /// Parses a seed a receipt can carry (at most 2^53 - 1).
-fn parse_seed(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_seed(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
         Ok(seed) if is_valid_seed(seed) => Ok(seed),
         _ => Err(format!("{text:?} is not an integer from 0 to 2^53 - 1")),

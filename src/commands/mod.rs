@@ -2,6 +2,7 @@
 //! resolution of a model argument to a file.
 
 pub mod build;
+pub mod chat;
 pub mod demo;
 pub mod functions;
 pub mod gc;

@@ -155,7 +155,7 @@ fn the_demo_serves_the_example_handlers() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::demo(&dir.path().join("demo"), false);
     let names: Vec<String> = node.client().functions().unwrap().into_iter().map(|f| f.name).collect();
-    assert_eq!(names, ["complete", "echo", "embeddings", "orientation"]);
+    assert_eq!(names, ["chat", "complete", "echo", "embeddings", "orientation"]);
     let image = std::fs::read(fixture("orientation/image_1.png")).unwrap();
     let turned = invoke(&node, "/v1/functions/orientation/invoke", &image);
     checked_receipt(&turned, &image);
@@ -175,6 +175,12 @@ fn the_demo_serves_the_example_handlers() {
     assert_eq!(json["tokens"].as_array().unwrap()[..], case["q8"]["greedy"].as_array().unwrap()[..4], "{json}");
     let echoed = invoke(&node, "/v1/functions/echo/invoke", b"hello, wasmnn");
     assert_eq!(checked_receipt(&echoed, b"hello, wasmnn").receipt().output, Sha256Digest::of_bytes(b"hello, wasmnn"));
+    // The demo's OpenAI-compatible chat, as its curl line asks (but greedy and short).
+    let question = r#"{"model": "chat", "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "What is the capital of France?"}], "max_tokens": 8, "temperature": 0}"#;
+    let answered = node.request("POST", "/v1/chat/completions", &[], question.as_bytes());
+    assert_eq!(answered.status, 200, "{}", String::from_utf8_lossy(&answered.body));
+    let content = answered.json()["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_owned();
+    assert!(content.contains("Paris"), "{content:?}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! links once.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on purpose")]
 
+mod chat;
 mod cli;
 mod examples;
 mod gguf;

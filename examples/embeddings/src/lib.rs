@@ -1,7 +1,8 @@
 //! embeddings: OpenAI-style sentence embeddings with all-MiniLM-L6-v2 (int8 ONNX).
 //!
 //! Input: JSON `{"input": "a sentence"}` or `{"input": ["a sentence", …]}` (at most
-//! [`request::MAX_ITEMS`] sentences). Output: JSON
+//! [`request::MAX_ITEMS`] sentences), optionally `"encoding_format": "float" | "base64"`
+//! and `"dimensions": 384`. Output: JSON
 //!
 //! ```json
 //! {"object": "list",
@@ -9,6 +10,11 @@
 //!  "model": "embeddings",
 //!  "usage": {"prompt_tokens": 10, "total_tokens": 10}}
 //! ```
+//!
+//! With `"encoding_format": "base64"`, each `embedding` is instead a string, the base64 of
+//! its 384 little-endian f32 (what the `openai` Python client asks for by default). A
+//! refused request returns an OpenAI error body,
+//! `{"error":{"message","type":"invalid_request_error","param","code"}}` ([`error`]).
 //!
 //! The steps: [`request::parse`] the body; [`tokenize::tokenize`] the sentences in the guest
 //! (WordPiece, truncated to 256 tokens, the batch padded to its longest row); run the model
@@ -18,11 +24,16 @@
 //! is the cosine similarity.
 #![forbid(unsafe_code)]
 
+pub mod error;
 pub mod pooling;
 pub mod request;
 pub mod tokenize;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
+
+use crate::request::EncodingFormat;
 use wasmnn_guest::{Handler, Model, Tensor};
 
 /// The function's name in wasmnn.toml, reported as the response's `model`.
@@ -39,8 +50,8 @@ struct Embeddings;
 
 impl Handler for Embeddings {
     fn handle(input: Vec<u8>) -> Result<Vec<u8>, String> {
-        let sentences = request::parse(&input)?;
-        let batch = tokenize::tokenize(&sentences)?;
+        let request = request::parse(&input).map_err(|e| e.to_json())?;
+        let batch = tokenize::tokenize(&request.sentences)?;
         let dims = [dim(batch.rows)?, dim(batch.seq_len)?];
         let model = Model::load(MODEL)?;
         let outputs = model.run([
@@ -54,7 +65,7 @@ impl Handler for Embeddings {
             return Err(format!("{OUTPUT} has dimensions {:?}, expected {expected:?}", hidden.dims()));
         }
         let embeddings = pooling::mean_pool_normalize(&hidden.to_f32()?, &batch.attention_mask, batch.seq_len, DIM);
-        serde_json::to_vec(&Response::new(embeddings, batch.tokens()))
+        serde_json::to_vec(&Response::new(embeddings, batch.tokens(), request.encoding_format))
             .map_err(|e| format!("cannot write the response: {e}"))
     }
 }
@@ -87,7 +98,30 @@ struct Embedding {
     /// The sentence's position in the input.
     index: usize,
     /// The unit-length embedding.
-    embedding: Vec<f32>,
+    embedding: EmbeddingData,
+}
+
+/// An embedding as written in the response.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum EmbeddingData {
+    /// A list of numbers.
+    Float(Vec<f32>),
+    /// The base64 of the little-endian f32 bytes.
+    Base64(String),
+}
+
+impl EmbeddingData {
+    /// `embedding` written as `format` asks.
+    fn new(embedding: Vec<f32>, format: EncodingFormat) -> Self {
+        match format {
+            EncodingFormat::Float => Self::Float(embedding),
+            EncodingFormat::Base64 => {
+                let bytes: Vec<u8> = embedding.iter().flat_map(|v| v.to_le_bytes()).collect();
+                Self::Base64(BASE64.encode(bytes))
+            }
+        }
+    }
 }
 
 /// How many tokens the call embedded (padding excluded, special tokens included).
@@ -100,12 +134,17 @@ struct Usage {
 }
 
 impl Response {
-    /// The response for `embeddings` in input order, made from `tokens` tokens.
-    fn new(embeddings: Vec<Vec<f32>>, tokens: usize) -> Self {
+    /// The response for `embeddings` in input order, made from `tokens` tokens, each
+    /// embedding written as `format` asks.
+    fn new(embeddings: Vec<Vec<f32>>, tokens: usize, format: EncodingFormat) -> Self {
         let data = embeddings
             .into_iter()
             .enumerate()
-            .map(|(index, embedding)| Embedding { object: "embedding", index, embedding })
+            .map(|(index, embedding)| Embedding {
+                object: "embedding",
+                index,
+                embedding: EmbeddingData::new(embedding, format),
+            })
             .collect();
         Self { object: "list", data, model: FUNCTION, usage: Usage { prompt_tokens: tokens, total_tokens: tokens } }
     }
@@ -117,11 +156,31 @@ mod tests {
 
     #[test]
     fn the_response_has_the_openai_shape() {
-        let json = serde_json::to_string(&Response::new(vec![vec![0.6, 0.8], vec![1.0, 0.0]], 9)).expect("json");
+        let json =
+            serde_json::to_string(&Response::new(vec![vec![0.6, 0.8], vec![1.0, 0.0]], 9, EncodingFormat::Float))
+                .expect("json");
         assert_eq!(
             json,
             r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.6,0.8]},{"object":"embedding","index":1,"embedding":[1.0,0.0]}],"model":"embeddings","usage":{"prompt_tokens":9,"total_tokens":9}}"#
         );
+    }
+
+    /// Base64 decodes to the float embedding, bit for bit (the bytes as numpy's
+    /// `np.frombuffer(base64.b64decode(s), dtype="<f4")` reads them).
+    #[test]
+    fn base64_is_the_little_endian_f32_bytes() {
+        let embedding = vec![0.6f32, -0.8, f32::MIN_POSITIVE, 1.0 / 3.0];
+        let response = Response::new(vec![embedding.clone()], 3, EncodingFormat::Base64);
+        let json = serde_json::to_value(&response).expect("json");
+        let text = json["data"][0]["embedding"].as_str().expect("a string");
+        let bytes = BASE64.decode(text).expect("base64");
+        let decoded: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        assert_eq!(
+            decoded.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            embedding.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        // Python: base64.b64encode(np.array([0.6, -0.8, 1.1754944e-38, 1/3], "<f4").tobytes())
+        assert_eq!(text, "mpkZP83MTL8AAIAAq6qqPg==");
     }
 
     #[test]

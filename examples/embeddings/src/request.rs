@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::error::ApiError;
+
 /// The most sentences one call may embed.
 pub const MAX_ITEMS: usize = 64;
 /// The longest sentence accepted, in bytes of UTF-8. Sentences are truncated to
@@ -9,53 +11,120 @@ pub const MAX_ITEMS: usize = 64;
 pub const MAX_ITEM_BYTES: usize = 16 << 10;
 /// The largest request body accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+/// The only `dimensions` accepted: the model's.
+pub const DIMENSIONS: u64 = 384;
 
-/// The sentences of a request body, in order.
+/// How the response writes each embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodingFormat {
+    /// A list of numbers (the default).
+    Float,
+    /// A string: the base64 of the embedding's little-endian f32 bytes (the `openai`
+    /// Python client's default).
+    Base64,
+}
+
+/// A valid request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The sentences, in order.
+    pub sentences: Vec<String>,
+    /// How to write the embeddings.
+    pub encoding_format: EncodingFormat,
+}
+
+/// The request of a body.
 ///
-/// Other OpenAI fields (`model`, `user`, …) are ignored, except `encoding_format`,
-/// which must be `"float"` if given.
+/// Other OpenAI fields (`model`, `user`, …) and unknown fields are ignored, except
+/// `encoding_format` (`"float"` or `"base64"`) and `dimensions` (384 if given).
 ///
 /// # Errors
-/// A message saying what is wrong: not JSON, no `input`, an empty list, an item that is
-/// not a string, too many items, or a body or item that is too long.
-pub fn parse(body: &[u8]) -> Result<Vec<String>, String> {
+/// The OpenAI error for what is wrong: not JSON, no `input`, an empty list, an item that is
+/// not a string, too many items, a body or item that is too long, an unknown
+/// `encoding_format`, other `dimensions`.
+pub fn parse(body: &[u8]) -> Result<Request, ApiError> {
     if body.len() > MAX_REQUEST_BYTES {
-        return Err(format!("the request is longer than {MAX_REQUEST_BYTES} bytes: {}", body.len()));
+        return Err(ApiError::new(
+            "request_too_large",
+            None,
+            format!("the request is longer than {MAX_REQUEST_BYTES} bytes: {}", body.len()),
+        ));
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("the request is not valid JSON: {e}"))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new("invalid_json", None, format!("the request is not valid JSON: {e}")))?;
     let Value::Object(mut fields) = value else {
-        return Err(r#"the request must be a JSON object such as {"input": ["a sentence"]}"#.to_string());
+        return Err(ApiError::new(
+            "invalid_json",
+            None,
+            r#"the request must be a JSON object such as {"input": ["a sentence"]}"#,
+        ));
     };
-    match fields.get("encoding_format") {
+    let encoding_format = match fields.get("encoding_format") {
+        None | Some(Value::Null) => EncodingFormat::Float,
+        Some(Value::String(format)) if format == "float" => EncodingFormat::Float,
+        Some(Value::String(format)) if format == "base64" => EncodingFormat::Base64,
+        Some(other) => {
+            return Err(ApiError::invalid_value(
+                "encoding_format",
+                format!(r#"encoding_format must be "float" or "base64", not {other}"#),
+            ));
+        }
+    };
+    match fields.get("dimensions") {
         None | Some(Value::Null) => {}
-        Some(Value::String(format)) if format == "float" => {}
-        Some(other) => return Err(format!(r#"only "encoding_format": "float" is supported, not {other}"#)),
+        Some(d) if d.as_u64() == Some(DIMENSIONS) => {}
+        Some(other) => {
+            return Err(ApiError::invalid_value(
+                "dimensions",
+                format!("this model's embeddings have {DIMENSIONS} dimensions, not {other}"),
+            ));
+        }
     }
     let sentences = match fields.remove("input") {
         Some(Value::String(sentence)) => vec![sentence],
         Some(Value::Array(items)) => {
             if items.is_empty() {
-                return Err(r#""input" is an empty list"#.to_string());
+                return Err(ApiError::invalid_value("input", r#""input" is an empty list"#));
             }
             if items.len() > MAX_ITEMS {
-                return Err(format!(r#""input" has more than {MAX_ITEMS} items: {}"#, items.len()));
+                return Err(ApiError::invalid_value(
+                    "input",
+                    format!(r#""input" has more than {MAX_ITEMS} items: {}"#, items.len()),
+                ));
             }
             items
                 .into_iter()
                 .enumerate()
                 .map(|(i, item)| match item {
                     Value::String(sentence) => Ok(sentence),
-                    other => Err(format!(r#""input"[{i}] is not a string: {}"#, kind(&other))),
+                    other => Err(ApiError::invalid_type(
+                        &format!("input[{i}]"),
+                        format!(r#""input"[{i}] is not a string: {}"#, kind(&other)),
+                    )),
                 })
                 .collect::<Result<_, _>>()?
         }
-        Some(other) => return Err(format!(r#""input" must be a string or a list of strings, not {}"#, kind(&other))),
-        None => return Err(r#"the request has no "input" field"#.to_string()),
+        None | Some(Value::Null) => {
+            return Err(ApiError::new(
+                "missing_required_parameter",
+                Some("input"),
+                r#"the request has no "input" field"#,
+            ));
+        }
+        Some(other) => {
+            return Err(ApiError::invalid_type(
+                "input",
+                format!(r#""input" must be a string or a list of strings, not {}"#, kind(&other)),
+            ));
+        }
     };
     if let Some((i, sentence)) = sentences.iter().enumerate().find(|(_, s)| s.len() > MAX_ITEM_BYTES) {
-        return Err(format!(r#""input"[{i}] is longer than {MAX_ITEM_BYTES} bytes: {}"#, sentence.len()));
+        return Err(ApiError::invalid_value(
+            &format!("input[{i}]"),
+            format!(r#""input"[{i}] is longer than {MAX_ITEM_BYTES} bytes: {}"#, sentence.len()),
+        ));
     }
-    Ok(sentences)
+    Ok(Request { sentences, encoding_format })
 }
 
 /// A JSON value's kind, for messages.
@@ -74,42 +143,77 @@ fn kind(value: &Value) -> &'static str {
 mod tests {
     use super::*;
 
+    fn sentences(body: &[u8]) -> Result<Vec<String>, ApiError> {
+        parse(body).map(|r| r.sentences)
+    }
+
     #[test]
     fn accepts_one_sentence_or_a_list() {
-        assert_eq!(parse(br#"{"input": "one"}"#), Ok(vec!["one".to_string()]));
+        assert_eq!(sentences(br#"{"input": "one"}"#), Ok(vec!["one".to_string()]));
         assert_eq!(
-            parse(br#"{"input": ["a", ""], "model": "embeddings", "encoding_format": "float"}"#),
-            Ok(vec!["a".to_string(), String::new()])
+            parse(br#"{"input": ["a", ""], "model": "embeddings", "encoding_format": "float", "dimensions": 384}"#),
+            Ok(Request { sentences: vec!["a".to_string(), String::new()], encoding_format: EncodingFormat::Float })
+        );
+        assert_eq!(
+            parse(br#"{"input": "a", "encoding_format": "base64", "user": "u"}"#).map(|r| r.encoding_format),
+            Ok(EncodingFormat::Base64)
         );
     }
 
     #[test]
     fn rejects_bad_requests_with_a_reason() {
-        let cases: [(&[u8], &str); 8] = [
-            (b"nope", "the request is not valid JSON: expected ident at line 1 column 2"),
-            (b"[1]", r#"the request must be a JSON object such as {"input": ["a sentence"]}"#),
-            (b"{}", r#"the request has no "input" field"#),
-            (br#"{"input": []}"#, r#""input" is an empty list"#),
-            (br#"{"input": ["a", 3]}"#, r#""input"[1] is not a string: a number"#),
-            (br#"{"input": {"a": 1}}"#, r#""input" must be a string or a list of strings, not an object"#),
+        let cases: [(&[u8], &str, Option<&str>, &str); 11] = [
+            (b"nope", "invalid_json", None, "the request is not valid JSON: expected ident at line 1 column 2"),
+            (b"[1]", "invalid_json", None, r#"the request must be a JSON object such as {"input": ["a sentence"]}"#),
+            (b"{}", "missing_required_parameter", Some("input"), r#"the request has no "input" field"#),
+            (br#"{"input": []}"#, "invalid_value", Some("input"), r#""input" is an empty list"#),
+            (br#"{"input": ["a", 3]}"#, "invalid_type", Some("input[1]"), r#""input"[1] is not a string: a number"#),
             (
-                br#"{"input": "a", "encoding_format": "base64"}"#,
-                r#"only "encoding_format": "float" is supported, not "base64""#,
+                br#"{"input": {"a": 1}}"#,
+                "invalid_type",
+                Some("input"),
+                r#""input" must be a string or a list of strings, not an object"#,
             ),
-            (br#"{"input": [[101, 102]]}"#, r#""input"[0] is not a string: a list"#),
+            (
+                br#"{"input": "a", "encoding_format": "int8"}"#,
+                "invalid_value",
+                Some("encoding_format"),
+                r#"encoding_format must be "float" or "base64", not "int8""#,
+            ),
+            (
+                br#"{"input": "a", "dimensions": 256}"#,
+                "invalid_value",
+                Some("dimensions"),
+                "this model's embeddings have 384 dimensions, not 256",
+            ),
+            (
+                br#"{"input": "a", "dimensions": "384"}"#,
+                "invalid_value",
+                Some("dimensions"),
+                r#"this model's embeddings have 384 dimensions, not "384""#,
+            ),
+            (br#"{"input": [[101, 102]]}"#, "invalid_type", Some("input[0]"), r#""input"[0] is not a string: a list"#),
+            (br#"{"input": null}"#, "missing_required_parameter", Some("input"), r#"the request has no "input" field"#),
         ];
-        for (body, message) in cases {
-            assert_eq!(parse(body), Err(message.to_string()), "{}", String::from_utf8_lossy(body));
+        for (body, code, param, message) in cases {
+            assert_eq!(parse(body), Err(ApiError::new(code, param, message)), "{}", String::from_utf8_lossy(body));
         }
     }
 
     #[test]
     fn rejects_too_much() {
         let many = format!(r#"{{"input": [{}]}}"#, vec![r#""x""#; MAX_ITEMS + 1].join(","));
-        assert_eq!(parse(many.as_bytes()), Err(format!(r#""input" has more than 64 items: {}"#, MAX_ITEMS + 1)));
+        let error = parse(many.as_bytes()).expect_err("too many");
+        assert_eq!(
+            (error.code, error.message),
+            ("invalid_value", format!(r#""input" has more than 64 items: {}"#, MAX_ITEMS + 1))
+        );
         let long = format!(r#"{{"input": ["ok", "{}"]}}"#, "a".repeat(MAX_ITEM_BYTES + 1));
-        assert_eq!(parse(long.as_bytes()), Err(r#""input"[1] is longer than 16384 bytes: 16385"#.to_string()));
+        let error = parse(long.as_bytes()).expect_err("too long");
+        assert_eq!(error, ApiError::invalid_value("input[1]", r#""input"[1] is longer than 16384 bytes: 16385"#));
         let huge = vec![b' '; MAX_REQUEST_BYTES + 1];
-        assert!(parse(&huge).expect_err("too long").starts_with("the request is longer than 1048576 bytes"));
+        let error = parse(&huge).expect_err("too long");
+        assert_eq!((error.code, error.param.as_deref()), ("request_too_large", None));
+        assert!(error.to_json().contains("the request is longer than 1048576 bytes"));
     }
 }

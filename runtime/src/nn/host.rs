@@ -134,14 +134,7 @@ fn token_ids(guests: Vec<(String, GuestTensor)>) -> Result<Vec<i64>, String> {
 
 impl HandlerImports for CallState {
     fn emit(&mut self, chunk: Vec<u8>) -> wasmtime::Result<()> {
-        let bytes = self.output.bytes.saturating_add(chunk.len());
-        if bytes > self.output.limit {
-            let fault = InvokeError::OutputLimit { limit: self.output.limit, requested: bytes };
-            return Err(self.trap(fault));
-        }
-        self.output.bytes = bytes;
-        self.output.chunks.push(chunk);
-        Ok(())
+        self.output.accept(chunk).map_err(|fault| self.trap(fault))
     }
 }
 

@@ -1,8 +1,11 @@
 //! Errors as the HTTP API answers them: a status and the JSON body
-//! `{"error": {"code", "message", "type"}}` (DESIGN.md "Interfaces").
+//! `{"error": {"code", "message", "type"}}` (DESIGN.md "Interfaces"). On the
+//! OpenAI-compatible routes the body is OpenAI's `{"error": {"message", "type", "param",
+//! "code"}}`, `param` always present; a guest's own OpenAI error goes out verbatim.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use wasmnn_registry::api::ErrorBody;
 use wasmnn_registry::manifest::ManifestError;
@@ -12,14 +15,62 @@ use wasmnn_registry::store::StoreError;
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    /// Boxed: results carrying an `ApiError` stay small.
+    body: Box<ErrorBody>,
     retry_after: Option<u64>,
+    /// Serialize `param` even when it is `null` (OpenAI's shape).
+    openai: bool,
+    /// A body to send as it is, instead of `body` (a guest's OpenAI error).
+    verbatim: Option<Bytes>,
 }
 
 impl ApiError {
     /// An error with `status`, a stable `code` and a `message`.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError { status, body: ErrorBody::new(status.as_u16(), code, message), retry_after: None }
+        ApiError {
+            status,
+            body: Box::new(ErrorBody::new(status.as_u16(), code, message)),
+            retry_after: None,
+            openai: false,
+            verbatim: None,
+        }
+    }
+
+    /// An error whose body is `json` exactly (already an error object), counted under
+    /// `code`.
+    pub fn verbatim(status: StatusCode, code: &str, json: impl Into<Bytes>) -> Self {
+        ApiError { verbatim: Some(json.into()), ..ApiError::new(status, code, String::new()) }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error's JSON body, as it will be sent.
+    pub fn body_json(&self) -> Bytes {
+        if let Some(json) = &self.verbatim {
+            return json.clone();
+        }
+        let json = if self.openai {
+            serde_json::to_vec(&OpenAiBody::from(&*self.body))
+        } else {
+            serde_json::to_vec(&self.body)
+        };
+        // Strings and an optional string always serialize.
+        Bytes::from(json.unwrap_or_default())
+    }
+
+    /// This error about the request field `param`.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.body.error.param = Some(param.into());
+        self
+    }
+
+    /// This error in OpenAI's shape (`param` always present).
+    pub fn openai(mut self) -> Self {
+        self.openai = true;
+        self
     }
 
     /// `400` with `code`.
@@ -69,10 +120,82 @@ impl From<ManifestError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body)).into_response();
+        let mut response = if self.openai || self.verbatim.is_some() {
+            let json = self.body_json();
+            (self.status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response()
+        } else {
+            (self.status, Json(*self.body)).into_response()
+        };
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
+    }
+}
+
+/// OpenAI's error body: `param` is always sent.
+#[derive(serde::Serialize)]
+struct OpenAiBody<'a> {
+    error: OpenAiDetail<'a>,
+}
+
+/// OpenAI's error object, in its field order.
+#[derive(serde::Serialize)]
+struct OpenAiDetail<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: &'a str,
+}
+
+impl<'a> From<&'a ErrorBody> for OpenAiBody<'a> {
+    fn from(body: &'a ErrorBody) -> Self {
+        let error = &body.error;
+        OpenAiBody {
+            error: OpenAiDetail {
+                message: &error.message,
+                kind: &error.kind,
+                param: error.param.as_deref(),
+                code: &error.code,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(error: &ApiError) -> serde_json::Value {
+        serde_json::from_slice(&error.body_json()).unwrap()
+    }
+
+    #[test]
+    fn openai_errors_always_carry_param() {
+        let error = ApiError::new(StatusCode::NOT_FOUND, "model_not_found", "no model").openai();
+        assert_eq!(
+            json(&error),
+            serde_json::json!({"error": {"message": "no model", "type": "not_found_error", "param": null, "code": "model_not_found"}})
+        );
+        let error = ApiError::bad_request("invalid_value", "bad seed").with_param("seed").openai();
+        assert_eq!(json(&error)["error"]["param"], "seed");
+    }
+
+    #[test]
+    fn other_errors_omit_an_absent_param() {
+        let error = ApiError::bad_request("invalid_seed", "bad seed");
+        assert_eq!(
+            json(&error),
+            serde_json::json!({"error": {"code": "invalid_seed", "message": "bad seed", "type": "invalid_request_error"}})
+        );
+    }
+
+    #[test]
+    fn a_verbatim_body_goes_out_unchanged() {
+        let body = r#"{"error":{"message":"m","type":"invalid_request_error","param":"n","code":"invalid_value"}}"#;
+        let error = ApiError::verbatim(StatusCode::BAD_REQUEST, "handler_error", body).openai();
+        assert_eq!(error.body_json(), body.as_bytes());
+        assert_eq!(error.code(), "handler_error");
     }
 }

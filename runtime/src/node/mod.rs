@@ -1,13 +1,15 @@
 //! The node: `wasmnn serve`'s HTTP API on axum (hyper, tokio).
 //!
 //! It serves the registry (docs/REGISTRY.md: functions, manifests and blobs), invocation
-//! with signed receipts, and `/healthz`. Every error is the JSON body of DESIGN.md
+//! with signed receipts, the OpenAI-compatible routes ([`openai`]), and `/healthz`. Every error is the JSON body of DESIGN.md
 //! "Interfaces", including those of unknown paths and methods.
 
+mod calls;
 mod error;
 mod functions;
 mod invoke_api;
 mod metrics;
+pub mod openai;
 mod recorder;
 mod registry_api;
 
@@ -21,6 +23,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -30,6 +33,7 @@ use wasmnn_registry::store::{Store, StoreError};
 
 pub use error::ApiError;
 use functions::FunctionCache;
+pub use openai::{splice_created, unsplice_created};
 
 use crate::{Limits, Runtime};
 
@@ -128,6 +132,10 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/v1/functions/{name}", get(registry_api::describe_function))
         .route("/v1/functions/{name}/yank", post(registry_api::yank))
         .route("/v1/functions/{name}/invoke", post(invoke_api::invoke))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{id}", get(openai::get_model))
         .route("/v1/receipts/{id}", get(invoke_api::get_receipt))
         .route("/v1/receipts/{id}/input", get(invoke_api::get_input))
         .route("/v1/receipts/{id}/output", get(invoke_api::get_output))
@@ -143,6 +151,8 @@ pub fn router(state: Arc<NodeState>) -> Router {
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves; requests in flight finish.
+/// Accepted connections set `TCP_NODELAY`, so that streamed chunks are not held back by
+/// Nagle's algorithm waiting for a delayed ACK.
 ///
 /// # Errors
 /// The listener fails.
@@ -153,6 +163,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "node listening");
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
