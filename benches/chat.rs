@@ -32,6 +32,7 @@ use serde_json::{Value, json};
 use wasmnn_host_gpu::llm::{CpuSession, Llama, Session, argmax};
 use wasmnn_registry::handler::HandlerConfig;
 use wasmnn_registry::models::ModelCache;
+use wasmnn_runtime::streamed::StreamedReply;
 use wasmnn_runtime::{Function, resolve_models};
 
 /// Tokens generated per run.
@@ -94,9 +95,8 @@ impl ChunkClock {
         self.started = Some(Instant::now());
     }
 
-    fn arrived(&mut self, chunk: &[u8]) {
+    fn arrived(&mut self, chunk: &Value) {
         let at = self.started.map_or(Duration::ZERO, |s| s.elapsed());
-        let Ok(chunk) = serde_json::from_slice::<Value>(chunk) else { return };
         if let Some(tokens) = chunk["usage"]["completion_tokens"].as_u64() {
             self.completion_tokens = tokens as usize;
         }
@@ -131,14 +131,17 @@ fn engine(model: &Arc<Llama>, prompt: usize, tokens: usize) -> Run {
 fn sandbox(function: &Function, runtime: &wasmnn_runtime::Runtime, body: &[u8]) -> (Run, usize) {
     let clock = Arc::new(Mutex::new(ChunkClock::default()));
     let listener_clock = Arc::clone(&clock);
-    let listener = Box::new(move |chunk: &[u8]| listener_clock.lock().expect("clock").arrived(chunk));
+    let listener = Box::new(move |chunk: &[u8]| {
+        let chunk = serde_json::from_slice(chunk).expect("a JSON chunk");
+        listener_clock.lock().expect("clock").arrived(&chunk);
+    });
     clock.lock().expect("clock").start();
     let outcome = runtime
         .invoke_streaming(function, body, 5, &function.default_limits(), None, Some(listener))
         .expect("the chat call succeeds");
     let mut clock = clock.lock().expect("clock");
-    clock.arrived(outcome.output.trim_ascii_end());
-    let usage: Value = serde_json::from_slice(outcome.output.trim_ascii_end()).expect("usage chunk");
+    let usage: Value = serde_json::from_slice(&outcome.output).expect("the usage chunk");
+    clock.arrived(&usage);
     (clock.run(), usage["usage"]["prompt_tokens"].as_u64().expect("prompt tokens") as usize)
 }
 
@@ -146,12 +149,14 @@ fn sandbox(function: &Function, runtime: &wasmnn_runtime::Runtime, body: &[u8]) 
 fn http(node: &node::Node, body: &[u8]) -> Run {
     let mut clock = ChunkClock::default();
     clock.start();
-    let mut events = node.client().chat_stream(body).expect("a stream");
+    let mut events = node.client().chat_stream(body).expect("a stream").events;
+    let mut reply = StreamedReply::new(1 << 24);
     while let Some(event) = events.next_event().expect("a well-formed stream") {
-        if event.event.is_none() && event.data != "[DONE]" {
-            clock.arrived(event.data.as_bytes());
+        if let Some(chunk) = reply.push(&event).expect("a well-formed event") {
+            clock.arrived(chunk);
         }
     }
+    reply.finish().expect("a receipt at the end");
     clock.run()
 }
 

@@ -1,7 +1,8 @@
 //! The real models on the wgpu executor, bit-identical to the CPU reference executor
 //! (and through the CLI: `--backend gpu` writes the same .npy bytes as `--backend cpu`,
 //! and `wasmnn run` of the example handlers prints the same bytes and fuel on both);
-//! SmolLM2 on the llama engine's `GpuSession`, the same logits bits as `CpuSession`.
+//! SmolLM2 on the llama engine's `GpuSession`, the same logits bits as `CpuSession`; a
+//! sampled, streamed chat completion the same on a GPU node and a CPU node.
 //! libtest-mimic: without an adapter the trials are ignored, unless
 //! `WASMNN_REQUIRE_GPU=1`, which makes that a failure.
 
@@ -23,9 +24,9 @@ use wasmnn_host_gpu::gpu::{GpuContext, GpuModel};
 use wasmnn_host_gpu::llm::gpu::{GpuLlama, GpuSession};
 use wasmnn_host_gpu::llm::{CpuSession, Llama, Session, argmax};
 use wasmnn_host_gpu::{CpuExecutor, Graph, Tensor};
-use wasmnn_registry::Sha256Digest;
-use wasmnn_runtime::node::unsplice_created;
+use wasmnn_registry::client::ChatStream;
 use wasmnn_runtime::receipt::SignedReceipt;
+use wasmnn_runtime::streamed::StreamedReply;
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
@@ -325,23 +326,14 @@ fn chat_nodes_agree() -> Result<(), Failed> {
     let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
     let mut calls = Vec::new();
     for node in [&gpu, &cpu] {
-        let mut events = node.client().chat_stream(&body).map_err(|e| e.to_string())?;
-        let (mut output, mut receipt) = (Vec::new(), None);
+        let ChatStream { mut events, manifest } = node.client().chat_stream(&body).map_err(|e| e.to_string())?;
+        let mut reply = StreamedReply::new(1 << 24);
         while let Some(event) = events.next_event().map_err(|e| e.to_string())? {
-            if event.event.as_deref() == Some("wasmnn-receipt") {
-                let envelope: serde_json::Value = serde_json::from_str(&event.data).map_err(|e| e.to_string())?;
-                let signed = serde_json::to_vec(&envelope["receipt"]).map_err(|e| e.to_string())?;
-                receipt = Some(SignedReceipt::from_json(&signed).map_err(|e| e.to_string())?);
-            } else if event.data != "[DONE]" {
-                output.extend_from_slice(&unsplice_created(event.data.as_bytes()).ok_or("a chunk without created")?);
-                output.push(b'\n');
-            }
+            reply.push(&event).map_err(|e| format!("{}: {e}", node.url))?;
         }
-        let receipt = receipt.ok_or_else(|| format!("{}: no receipt event", node.url))?;
-        if receipt.receipt().output != Sha256Digest::of_bytes(&output) {
-            return Err(format!("{}: the receipt does not cover the chunks", node.url).into());
-        }
-        calls.push((output, receipt));
+        let finished = reply.finish().map_err(|e| format!("{}: {e}", node.url))?;
+        finished.check(&body, 7, manifest.as_ref()).map_err(|e| format!("{}: {e}", node.url))?;
+        calls.push((finished.output, finished.receipt));
     }
     let ((out_gpu, receipt_gpu), (out_cpu, receipt_cpu)) = (&calls[0], &calls[1]);
     let (rg, rc) = (receipt_gpu.receipt(), receipt_cpu.receipt());

@@ -14,7 +14,8 @@
 //!   accessors ([`Tensor::to_f32`], …) that check the element type; [`Outputs`] holds a
 //!   compute's named outputs in order;
 //! - [`Error`] carries the wasi-nn error code and message, and converts into the
-//!   handler's `String` error, so `?` works in a handler body.
+//!   handler's `String` error, so `?` works in a handler body;
+//! - [`openai::ApiError`] is the error body OpenAI-compatible handlers return.
 //!
 //! A handler crate depends on `wasmnn-guest` only (not on `wit-bindgen`), has
 //! `crate-type = ["cdylib"]` and is built with `wasmnn build DIR`. A complete handler,
@@ -50,6 +51,7 @@
 
 mod error;
 mod model;
+pub mod openai;
 mod tensor;
 
 pub use error::{Error, ErrorCode};

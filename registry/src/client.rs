@@ -42,9 +42,15 @@ const MAX_OUTPUT_BYTES: u64 = 1 << 30;
 const RECEIPT_HEADER: &str = "wasmnn-receipt";
 /// The header carrying a call's receipt id (`sha256:<hex>`).
 const RECEIPT_ID_HEADER: &str = "wasmnn-receipt-id";
-/// The longest line of a streamed answer read: a chunk holds a token or two, the final
+/// The largest event of a streamed answer read: a chunk holds a token or two, the final
 /// receipt event about a kilobyte.
-const MAX_EVENT_LINE: usize = 1 << 20;
+const MAX_EVENT_BYTES: usize = 1 << 20;
+/// The header naming the manifest a streamed call runs.
+const MANIFEST_HEADER: &str = "wasmnn-manifest";
+/// How long a streamed call may take to start answering (its prompt runs first).
+const STREAM_START_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a streamed answer may take in all.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// A client for one node's registry API.
 #[derive(Clone)]
@@ -93,6 +99,15 @@ pub struct Invoked {
     pub receipt_header: String,
     /// The `wasmnn-receipt-id` header: `sha256:<hex>`.
     pub receipt_id: String,
+}
+
+/// A streamed chat completion being received ([`RegistryClient::chat_stream`]).
+#[derive(Debug)]
+pub struct ChatStream<R> {
+    /// The events, read as they arrive.
+    pub events: SseReader<R>,
+    /// The manifest the node runs (the `wasmnn-manifest` header), if it named one.
+    pub manifest: Option<Sha256Digest>,
 }
 
 /// Errors talking to a node. Each names the node or the request, so that the message alone
@@ -512,27 +527,43 @@ impl RegistryClient {
 
     /// `POST /v1/chat/completions` with `body`, a chat request that asks for
     /// `"stream": true` (docs/HTTP.md "OpenAI-compatible endpoints"): the answer's events,
-    /// read as they arrive. The events are not checked here: the caller rebuilds the output
-    /// from them and checks it against the receipt in the final `wasmnn-receipt` event.
+    /// read as they arrive, and the manifest the node announced. The events are not checked
+    /// here: the caller rebuilds the output from them and checks it against the receipt in
+    /// the final `wasmnn-receipt` event (`wasmnn_runtime::streamed`). A node that sends no
+    /// answer within 5 minutes, or no end of it within 30, is given up on.
     ///
     /// # Errors
     /// [`ClientError::Api`] when the node refuses the request or the call fails before its
     /// first chunk (`model_not_found`, `invalid_value`, `context_length_exceeded`, …);
     /// [`ClientError::Protocol`] for a `200` that is not an event stream; transport errors.
-    pub fn chat_stream(&self, body: &[u8]) -> Result<SseReader<impl BufRead + use<>>, ClientError> {
+    pub fn chat_stream(&self, body: &[u8]) -> Result<ChatStream<impl BufRead + use<>>, ClientError> {
         let url = self.endpoint("/v1/chat/completions");
-        let request =
-            self.agent.post(&url).content_type("application/json").header(header::ACCEPT, "text/event-stream");
+        let request = self
+            .agent
+            .post(&url)
+            .content_type("application/json")
+            .header(header::ACCEPT, "text/event-stream")
+            .config()
+            .timeout_recv_response(Some(STREAM_START_TIMEOUT))
+            .timeout_recv_body(Some(STREAM_TIMEOUT))
+            .build();
         let mut response = self.send("POST", &url, request.send(body))?;
         if response.status().as_u16() != 200 {
             return Err(self.refusal("POST", &url, &mut response));
         }
-        let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let content_type = header(header::CONTENT_TYPE.as_str());
         if !content_type.starts_with("text/event-stream") {
             return Err(self.protocol(format!("answered POST {url} with {content_type:?}, not an event stream")));
         }
+        let manifest = match header(MANIFEST_HEADER).as_str() {
+            "" => None,
+            text => Some(Sha256Digest::parse_prefixed(text).map_err(|e| {
+                self.protocol(format!("answered POST {url} with a {MANIFEST_HEADER} header that is not a digest: {e}"))
+            })?),
+        };
         let reader = io::BufReader::new(response.into_body().into_reader());
-        Ok(SseReader::new(reader, MAX_EVENT_LINE))
+        Ok(ChatStream { events: SseReader::new(reader, MAX_EVENT_BYTES), manifest })
     }
 
     /// `GET /v1/receipts/sha256:<hex>`: the signed receipt JSON recorded under `id`, as

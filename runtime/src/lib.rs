@@ -23,6 +23,7 @@ mod nn;
 pub mod node;
 pub mod receipt;
 mod state;
+pub mod streamed;
 mod wasi;
 
 pub use backend::{Backend, BackendError, ResolvedBackend, open_tested_gpu};

@@ -46,6 +46,7 @@ const FUNCTIONS: &[(&str, &str, Script)] = &[
         CHAT_INPUT,
         Script { emits: &[], result: Ok("{\"id\":\"p\",\"object\":\"chat.completion\"}"), spin: false },
     ),
+    ("liner", CHAT_INPUT, Script { emits: &[], result: Ok("{\"id\":\"l\",\"n\":1}\n"), spin: false }),
     ("refuses", CHAT_INPUT, Script { emits: &[], result: Err(GUEST_ERROR), spin: false }),
     ("breaks", CHAT_INPUT, Script { emits: &["{\"id\":\"b\"}\n"], result: Err("plain failure"), spin: false }),
     ("spinner", CHAT_INPUT, Script { emits: &["{\"id\":\"s\"}\n"], result: Ok(""), spin: true }),
@@ -166,6 +167,11 @@ fn node() -> SocketAddr {
     })
 }
 
+/// The script of the function `name` of [`FUNCTIONS`].
+fn script(name: &str) -> &'static Script {
+    FUNCTIONS.iter().find(|(n, ..)| *n == name).map(|(_, _, script)| script).expect("a scripted function")
+}
+
 /// `script` as a function on a fresh CPU runtime.
 fn function(script: &Script) -> (Runtime, Function) {
     let runtime = Runtime::new(ResolvedBackend::Cpu, Backend::Cpu, None).unwrap();
@@ -176,7 +182,7 @@ fn function(script: &Script) -> (Runtime, Function) {
 
 #[test]
 fn invoke_streaming_tells_the_listener_of_each_chunk_in_order() {
-    let (runtime, function) = function(&FUNCTIONS[0].2);
+    let (runtime, function) = function(script("streamer"));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = Arc::clone(&seen);
     let listener = Box::new(move |chunk: &[u8]| record.lock().unwrap().push(chunk.to_vec()));
@@ -193,7 +199,7 @@ fn invoke_streaming_tells_the_listener_of_each_chunk_in_order() {
 #[test]
 fn the_listener_hears_a_chunk_while_the_call_runs() {
     // The spinner never returns: the listener cancels it on hearing its first chunk.
-    let (runtime, function) = function(&FUNCTIONS[4].2);
+    let (runtime, function) = function(script("spinner"));
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancel);
     let heard = Arc::new(Mutex::new(Vec::new()));
@@ -370,14 +376,23 @@ fn a_stream_sends_each_line_then_the_returned_line_done_and_the_receipt() {
 
 #[test]
 fn a_stream_that_emits_nothing_answers_all_at_once() {
-    let response = post("/v1/chat/completions", r#"{"model":"plain","stream":true}"#);
+    let response = post("/v1/chat/completions", r#"{"model":"liner","stream":true}"#);
     assert_eq!(response.status, 200);
     assert!(response.header("wasmnn-manifest").unwrap().starts_with("sha256:"));
     let text = response.text();
     let (data, receipt) = events(&text);
     assert_eq!(data.len(), 2, "{text}");
-    assert_eq!(unsplice_created(data[0].as_bytes()).unwrap(), br#"{"id":"p","object":"chat.completion"}"#[..]);
+    assert_eq!(unsplice_created(data[0].as_bytes()).unwrap(), br#"{"id":"l","n":1}"#[..]);
     assert!(receipt.is_some());
+}
+
+#[test]
+fn output_that_events_cannot_rebuild_is_not_streamed() {
+    // `plain` returns an object without its line end: a client could not rebuild the output
+    // its receipt covers from events.
+    let response = post("/v1/chat/completions", r#"{"model":"plain","stream":true}"#);
+    assert_eq!(response.status, 422, "{}", response.text());
+    assert_eq!(response.json()["error"]["code"], "invalid_stream_output");
 }
 
 #[test]
@@ -466,7 +481,7 @@ fn models_lists_the_chat_and_embeddings_functions() {
     let owner = key().public().to_string();
     let mut ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     ids.sort_unstable();
-    assert_eq!(ids, ["breaks", "embedder", "plain", "refuses", "spinner", "streamer"]);
+    assert_eq!(ids, ["breaks", "embedder", "liner", "plain", "refuses", "spinner", "streamer"]);
     let one = request("GET", "/v1/models/plain", b"");
     assert_eq!(one.status, 200);
     assert_eq!(one.json(), serde_json::json!({"id": "plain", "object": "model", "created": 0, "owned_by": owner}));

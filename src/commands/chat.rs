@@ -7,11 +7,12 @@
 //! token by token as the node streams it. `/reset` forgets the conversation, `/exit` (or
 //! the end of stdin) ends the session.
 //!
-//! Every reply is checked before it joins the conversation: the output is rebuilt from the
-//! streamed chunks (each with the node's `created` field taken out again, plus its line
-//! end), and the receipt in the final `wasmnn-receipt` event must verify with the node key
-//! it names, have the id the event announces, the digests of the request sent and the
-//! output rebuilt, and the seed asked for. Its id, fuel and backend go to stderr; with
+//! Every reply is checked before it joins the conversation (`wasmnn_runtime::streamed`):
+//! the output is rebuilt from the streamed chunks (each with the node's `created` field
+//! taken out again, plus its line end), and the receipt in the final `wasmnn-receipt` event
+//! must verify with the node key it names, have the id the event announces, the digests of
+//! the request sent and the output rebuilt, the seed asked for, and the manifest the node
+//! announced. A turn that fails is left out of the conversation and the session goes on. Its id, fuel and backend go to stderr; with
 //! `--receipt-dir`, turn N's receipt and request are kept as `N.json` and `N.input.json`
 //! for `wasmnn verify DIR/N.json --from URL` (or `--input DIR/N.input.json`).
 
@@ -19,18 +20,16 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::{Value, json};
-use wasmnn_registry::Sha256Digest;
-use wasmnn_registry::client::RegistryClient;
-use wasmnn_registry::sse::SseEvent;
-use wasmnn_runtime::node::unsplice_created;
+use wasmnn_registry::client::{ChatStream, RegistryClient};
 use wasmnn_runtime::receipt::SignedReceipt;
+use wasmnn_runtime::streamed::StreamedReply;
 
 use crate::commands::invoke::parse_seed;
 
-/// The event that carries a streamed call's receipt.
-const RECEIPT_EVENT: &str = "wasmnn-receipt";
+/// The most output one reply may have (a node's calls are capped at 16 MiB).
+const MAX_REPLY_BYTES: usize = 64 << 20;
 
 /// Arguments of `chat`.
 #[derive(Debug, clap::Args)]
@@ -96,7 +95,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             _ => {}
         }
         messages.push(json!({"role": "user", "content": line}));
-        turn += 1;
         let request = request_body(args, &messages)?;
         let reply = match stream_reply(&client, &request, args.seed) {
             Ok(reply) => reply,
@@ -107,6 +105,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
+        turn += 1;
         let receipt = reply.receipt.receipt();
         eprintln!(
             "receipt {} · {} · fuel {} · backend {}",
@@ -153,98 +152,24 @@ fn request_body(args: &Args, messages: &[Value]) -> anyhow::Result<Vec<u8>> {
 
 /// Sends one request, prints the reply as it streams, and checks the receipt.
 fn stream_reply(client: &RegistryClient, request: &[u8], seed: u64) -> anyhow::Result<Reply> {
-    let mut events = client.chat_stream(request)?;
-    let mut transcript = Transcript::default();
+    let ChatStream { mut events, manifest } = client.chat_stream(request)?;
+    let mut reply = StreamedReply::new(MAX_REPLY_BYTES);
     let mut stdout = std::io::stdout().lock();
-    let mut done = false;
-    while let Some(event) =
-        events.next_event().with_context(|| format!("the stream from {} broke off", client.url()))?
-    {
-        if done {
-            if event.event.as_deref() == Some(RECEIPT_EVENT) {
-                let receipt = receipt_of(&event)?;
-                writeln!(stdout)?;
-                check_receipt(&receipt, request, &transcript.output, seed)
-                    .with_context(|| format!("node {} sent a receipt that does not match the reply", client.url()))?;
-                let Transcript { content, finish_reason, .. } = transcript;
-                return Ok(Reply { content, finish_reason: finish_reason.unwrap_or_default(), receipt });
-            }
-            continue;
-        }
-        if event.data == "[DONE]" {
-            done = true;
-            continue;
-        }
-        if let Some(delta) = transcript.add(&event)? {
+    let broke_off = || format!("the stream from {} broke off", client.url());
+    while let Some(event) = events.next_event().with_context(broke_off)? {
+        let chunk = reply.push(&event).with_context(|| format!("node {} sent a bad stream", client.url()))?;
+        if let Some(delta) = chunk.and_then(|c| c["choices"][0]["delta"]["content"].as_str()) {
             stdout.write_all(delta.as_bytes())?;
             stdout.flush()?;
         }
     }
     writeln!(stdout)?;
-    if done { bail!("the stream ended without a receipt") } else { bail!("the stream ended before [DONE]") }
-}
-
-/// What the chunks of a streamed reply add up to.
-#[derive(Default)]
-struct Transcript {
-    /// The call's output as the guest wrote it: every chunk without `created`, plus `\n`.
-    output: Vec<u8>,
-    /// The assistant's text so far.
-    content: String,
-    /// The finish reason, once a chunk gave it.
-    finish_reason: Option<String>,
-}
-
-impl Transcript {
-    /// Adds one `data:` event (a chunk, or a mid-stream error); returns its new text.
-    fn add(&mut self, event: &SseEvent) -> anyhow::Result<Option<String>> {
-        let chunk: Value = serde_json::from_str(&event.data).context("the node sent a chunk that is not JSON")?;
-        if let Some(error) = chunk.get("error") {
-            let message = error.get("message").and_then(Value::as_str).unwrap_or("(no message)");
-            bail!("the call failed mid-stream: {message}");
-        }
-        let raw = unsplice_created(event.data.as_bytes())
-            .context("the node sent a chunk without the created field it splices in")?;
-        self.output.extend_from_slice(&raw);
-        self.output.push(b'\n');
-        let choice = &chunk["choices"][0];
-        if let Some(reason) = choice["finish_reason"].as_str() {
-            self.finish_reason = Some(reason.to_owned());
-        }
-        let delta = choice["delta"]["content"].as_str().filter(|text| !text.is_empty()).map(str::to_owned);
-        if let Some(delta) = &delta {
-            self.content.push_str(delta);
-        }
-        Ok(delta)
-    }
-}
-
-/// The signed receipt of the final event `{"id": "sha256:…", "receipt": {signed receipt}}`,
-/// its signature verified and its id the announced one.
-fn receipt_of(event: &SseEvent) -> anyhow::Result<SignedReceipt> {
-    let envelope: Value = serde_json::from_str(&event.data).context("the receipt event is not JSON")?;
-    let announced = envelope["id"].as_str().context("the receipt event has no id")?;
-    let signed = serde_json::to_vec(&envelope["receipt"])?;
-    let receipt = SignedReceipt::from_json(&signed).context("the streamed receipt does not check out")?;
-    if receipt.id().prefixed() != announced {
-        bail!("the receipt event announces id {announced}, but its receipt's id is {}", receipt.id().prefixed());
-    }
-    Ok(receipt)
-}
-
-/// Checks that a (signature-checked) receipt describes this call.
-fn check_receipt(receipt: &SignedReceipt, request: &[u8], output: &[u8], seed: u64) -> anyhow::Result<()> {
-    let stated = receipt.receipt();
-    if stated.input != Sha256Digest::of_bytes(request) {
-        bail!("its input digest {} is not that of the request sent", stated.input.prefixed());
-    }
-    if stated.output != Sha256Digest::of_bytes(output) {
-        bail!("its output digest {} is not that of the chunks received", stated.output.prefixed());
-    }
-    if stated.seed != seed {
-        bail!("its seed is {}, but the request asked for {seed}", stated.seed);
-    }
-    Ok(())
+    let finished = reply.finish().with_context(broke_off)?;
+    finished
+        .check(request, seed, manifest.as_ref())
+        .with_context(|| format!("node {} sent a receipt that does not match the reply", client.url()))?;
+    let finish_reason = finished.finish_reason().unwrap_or_default().to_owned();
+    Ok(Reply { content: finished.content(), finish_reason, receipt: finished.receipt })
 }
 
 /// Writes turn `turn`'s receipt and request into `dir`.

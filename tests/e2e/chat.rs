@@ -9,9 +9,10 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use wasmnn_registry::Sha256Digest;
-use wasmnn_registry::sse::SseEvent;
+use wasmnn_registry::client::ChatStream;
 use wasmnn_runtime::node::unsplice_created;
 use wasmnn_runtime::receipt::SignedReceipt;
+use wasmnn_runtime::streamed::{FinishedReply, StreamedReply};
 
 use crate::invoke::publish_example;
 use crate::node::{Node, Response};
@@ -54,49 +55,19 @@ fn france(extra: Value) -> Value {
     request
 }
 
-/// A streamed answer taken apart: the chunks (with `created`), the receipt event, and
-/// the output rebuilt as the receipt's digest covers it.
-struct Streamed {
-    chunks: Vec<Value>,
-    receipt: SignedReceipt,
-    output: Vec<u8>,
-}
-
-impl Streamed {
-    fn content(&self) -> String {
-        self.chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect()
-    }
-}
-
-/// Streams `request` through the client library and checks the event sequence: chunks,
-/// `[DONE]`, then the receipt event, then nothing.
-fn stream(node: &Node, request: &Value) -> Streamed {
+/// Streams `request` through the client library: the events must be chunks, `[DONE]`,
+/// then the receipt, which covers the request and the chunks (`wasmnn_runtime::streamed`).
+fn stream(node: &Node, request: &Value) -> FinishedReply {
     let body = serde_json::to_vec(request).unwrap();
-    let mut events = node.client().chat_stream(&body).expect("a stream");
-    let mut all: Vec<SseEvent> = Vec::new();
+    let ChatStream { mut events, manifest } = node.client().chat_stream(&body).expect("a stream");
+    let mut reply = StreamedReply::new(1 << 24);
     while let Some(event) = events.next_event().expect("a well-formed stream") {
-        all.push(event);
+        reply.push(&event).expect("a well-formed event");
     }
-    let done = all.iter().position(|e| e.data == "[DONE]").expect("a [DONE] event");
-    assert_eq!(all.len(), done + 2, "exactly one event after [DONE]: {all:?}");
-    let receipt_event = &all[done + 1];
-    assert_eq!(receipt_event.event.as_deref(), Some("wasmnn-receipt"));
-    let envelope: Value = serde_json::from_str(&receipt_event.data).unwrap();
-    let receipt = SignedReceipt::from_json(&serde_json::to_vec(&envelope["receipt"]).unwrap()).expect("it verifies");
-    assert_eq!(envelope["id"], receipt.id().prefixed());
-    let mut output = Vec::new();
-    let mut chunks = Vec::new();
-    for event in &all[..done] {
-        assert_eq!(event.event, None, "chunks are plain data events");
-        output.extend_from_slice(&unsplice_created(event.data.as_bytes()).expect("created spliced in"));
-        output.push(b'\n');
-        chunks.push(serde_json::from_str(&event.data).unwrap());
-    }
-    let stated = receipt.receipt();
-    assert_eq!(stated.input, Sha256Digest::of_bytes(&body), "the receipt covers the request");
-    assert_eq!(stated.output, Sha256Digest::of_bytes(&output), "the receipt covers every chunk");
-    assert_eq!(stated.seed, request["seed"].as_u64().unwrap_or(0));
-    Streamed { chunks, receipt, output }
+    let finished = reply.finish().expect("a receipt at the end");
+    let seed = request["seed"].as_u64().unwrap_or(0);
+    finished.check(&body, seed, Some(&manifest.expect("a wasmnn-manifest header"))).expect("the receipt matches");
+    finished
 }
 
 #[test]

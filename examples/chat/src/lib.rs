@@ -11,12 +11,11 @@
 //! Output ([`response`]): a `chat.completion` object, or with `"stream": true`
 //! `chat.completion.chunk` JSON lines: every line but the last is `emit`ted, the last is
 //! returned. A refused request returns an OpenAI error body
-//! `{"error":{"message","type":"invalid_request_error","param","code"}}` ([`error`]); so
-//! does a prompt that outgrows the context (`context_length_exceeded`). Other failures (the
+//! `{"error":{"message","type":"invalid_request_error","param","code"}}`
+//! ([`wasmnn_guest::openai`]); so does a prompt that outgrows the context (`context_length_exceeded`). Other failures (the
 //! model cannot load, …) return a plain message.
 #![forbid(unsafe_code)]
 
-pub mod error;
 pub mod generate;
 pub mod request;
 pub mod response;
@@ -30,11 +29,11 @@ mod fixture_tests;
 
 use wasmnn_guest::{ErrorCode, Handler, Model, Tensor};
 
-use crate::error::ApiError;
 use crate::generate::{Events, Generation, Quiet, Settings};
 use crate::request::{CONTEXT_TOKENS, ChatRequest};
 use crate::response::{Usage, Writer};
 use crate::sampling::Sampler;
+use wasmnn_guest::openai::ApiError;
 
 /// The model's name in wasmnn.toml.
 const MODEL: &str = "smollm2";
@@ -53,7 +52,7 @@ impl Handler for Chat {
         let prompt = tokenizer::encode(&tokenizer, &template::render(&request.messages))?;
         let max_tokens = max_tokens(prompt.len(), request.max_tokens).map_err(|e| e.to_json())?;
         let writer = Writer {
-            id: response::completion_id(&input),
+            id: response::completion_id(&seed, &input),
             model: request.model.clone(),
             include_usage: request.stream && request.include_usage,
         };

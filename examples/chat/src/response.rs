@@ -50,10 +50,12 @@ impl Usage {
     }
 }
 
-/// The `id` of the completion of request body `input`: `chatcmpl-` and the first 12 bytes
-/// of sha256("wasmnn-chat-id\0" ‖ input) in hex, the same on every node.
-pub fn completion_id(input: &[u8]) -> String {
-    let digest = Sha256::new().chain_update(b"wasmnn-chat-id\0").chain_update(input).finalize();
+/// The `id` of the completion of request body `input` under `seed`, the 32 bytes of WASI
+/// random the handler draws first (which the host derives from the call's seed):
+/// `chatcmpl-` and the first 12 bytes of sha256("wasmnn-chat-id\0" ‖ seed ‖ input) in hex.
+/// The same on every node for the same input and call seed, and different across seeds.
+pub fn completion_id(seed: &[u8; 32], input: &[u8]) -> String {
+    let digest = Sha256::new().chain_update(b"wasmnn-chat-id\0").chain_update(seed).chain_update(input).finalize();
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
     format!("chatcmpl-{hex}")
 }
@@ -222,10 +224,13 @@ mod tests {
     }
 
     #[test]
-    fn the_id_hashes_the_input() {
-        // Python: hashlib.sha256(b"wasmnn-chat-id\x00{}").hexdigest()[:24]
-        assert_eq!(completion_id(b"{}"), "chatcmpl-3645320b7b49b928651d1297");
-        assert_ne!(completion_id(b"{}"), completion_id(b"{ }"));
+    fn the_id_hashes_the_seed_and_the_input() {
+        let seed: [u8; 32] = std::array::from_fn(|i| i as u8);
+        // Python: hashlib.sha256(b"wasmnn-chat-id\x00" + bytes(range(32)) + b"{}").hexdigest()[:24]
+        assert_eq!(completion_id(&seed, b"{}"), "chatcmpl-0b57644ffe57b94225d54faf");
+        // Python: hashlib.sha256(b"wasmnn-chat-id\x00" + bytes(32) + b"{}").hexdigest()[:24]
+        assert_eq!(completion_id(&[0; 32], b"{}"), "chatcmpl-0b5a6be96b4e3d1b21ecd68c");
+        assert_ne!(completion_id(&seed, b"{}"), completion_id(&seed, b"{ }"));
     }
 
     #[test]

@@ -14,18 +14,23 @@
 //!    never a NaN over a number. Greedy steps draw nothing from the stream.
 //! 4. **Weights:** m = the largest finite ℓ; `w_i = exp((f64(ℓ_i) − f64(m)) / T)` with
 //!    `libm::exp`, 0 where ℓ_i is not finite.
-//! 5. **Order:** σ = the ids by ℓ descending under `f32::total_cmp`, then by id ascending (a
-//!    total order).
+//! 5. **Order:** σ = the ids by ℓ descending under `f32::total_cmp` (+∞ first, +0 before
+//!    −0), every NaN (of either sign) ranked as −∞ but below every number, −∞ included; then
+//!    by id ascending (among NaNs too). A total order, whose first id is step 3's argmax.
 //! 6. **Top-k:** the candidates K are σ's first k ids if k > 0, else all ids.
 //! 7. **Top-p** (if top_p < 1): S = Σ_{i∈K} w_i summed in ascending id order; c_j = the
 //!    prefix sums of w over K in σ order; K becomes σ's first j* + 1 ids of K, j* = the least
 //!    j with c_j ≥ top_p · S (K unchanged if there is none). K keeps at least one id.
 //! 8. **Draw:** x = the stream's next u64, u = (x >> 11) · 2⁻⁵³ ∈ [0, 1); target = u · Σ_{i∈K} w_i
 //!    (summed in ascending id order); walking K in ascending id order with a running sum of
-//!    w, the first id whose running sum exceeds target, else K's last id.
+//!    w, the first id whose running sum exceeds target, else K's last id. If every weight in
+//!    K is 0 (its logits are all ±∞ or NaN), the pick is K's first id in σ order instead (x
+//!    is still drawn).
 //!
 //! All f64 operations are IEEE (wasm's and every native target's), `libm::exp` is the same
 //! code everywhere, and nothing iterates a hash map, so the pick is bit-reproducible.
+
+use std::cmp::Ordering;
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -42,7 +47,7 @@ pub struct SamplingParams {
     pub top_p: f64,
     /// Keep the k most likely ids; 0 is off, 1 is greedy.
     pub top_k: usize,
-    /// r in (0, 10]; 1 is off.
+    /// r in (0, 10], a normal f32 (so `ℓ / r` is finite); 1 is off.
     pub repetition_penalty: f32,
     /// f in [−2, 2], subtracted once per occurrence in the completion.
     pub frequency_penalty: f32,
@@ -147,11 +152,13 @@ pub struct Candidates {
     pub ids: Vec<u32>,
     /// `weights[i]` is the weight of `ids[i]`.
     pub weights: Vec<f64>,
+    /// K's first id in σ order: the pick if every weight is 0.
+    pub first: u32,
 }
 
 /// Steps 4–7 (not greedy: T > 0).
 pub fn candidates(logits: &[f32], params: &SamplingParams) -> Candidates {
-    let by_sigma = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
+    let by_sigma = |a: &u32, b: &u32| sigma(logits[*a as usize], logits[*b as usize]).then(a.cmp(b));
     let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
     let k = params.top_k;
     if k > 0 && k < ids.len() {
@@ -198,12 +205,27 @@ pub fn candidates(logits: &[f32], params: &SamplingParams) -> Candidates {
         }
     }
     let weights = ids.iter().map(|&id| weight[id as usize]).collect();
-    Candidates { ids, weights }
+    let first = ids.iter().copied().min_by(by_sigma).unwrap_or(0);
+    Candidates { ids, weights, first }
+}
+
+/// Step 5's order on logits, ids aside: `Less` if `a` comes first in σ (descending under
+/// `f32::total_cmp`, a NaN of either sign last).
+fn sigma(a: f32, b: f32) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (false, false) => b.total_cmp(&a),
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (true, true) => Ordering::Equal,
+    }
 }
 
 /// Step 8 with a given u ∈ [0, 1).
 pub fn draw(candidates: &Candidates, u: f64) -> u32 {
     let total: f64 = candidates.weights.iter().sum();
+    if total <= 0.0 {
+        return candidates.first;
+    }
     let target = u * total;
     let mut sum = 0.0;
     for (&id, &w) in candidates.ids.iter().zip(&candidates.weights) {
@@ -314,6 +336,7 @@ mod tests {
         let l = logits(49152, 3);
         let mut sorted: Vec<u32> = (0..49152).collect();
         sorted.sort_by(|&a, &b| l[b as usize].total_cmp(&l[a as usize]).then(a.cmp(&b)));
+        assert!(l.iter().all(|l| !l.is_nan()));
         for (k, top_p) in [(0, 0.5), (1000, 0.9), (100, 1.0), (0, 0.999)] {
             let c = candidates(&l, &params(0.3, top_p, k));
             let kept = if k > 0 { &sorted[..k] } else { &sorted[..] };
@@ -361,5 +384,60 @@ mod tests {
         let mut sampler = Sampler::new(SamplingParams { temperature: 0.0, ..p }, [0; 32]);
         assert_eq!(sampler.sample(&[1.0, 0.9], &[5, 0], 1), 1);
         assert_eq!(sampler.sample(&[1.0, 0.9], &[0, 5], 1), 0);
+    }
+
+    /// σ ranks a NaN below every number (−∞ included), so top_p → 0 or a small top_k never
+    /// keeps a NaN id over a number, as greedy never picks one.
+    #[test]
+    fn nan_ranks_last() {
+        let neg_nan = -f32::NAN;
+        assert!(neg_nan.is_nan() && neg_nan.is_sign_negative());
+        for nan in [f32::NAN, neg_nan] {
+            let l = [nan, 1.0];
+            for top_p in [0.0, 1e-9] {
+                let c = candidates(&l, &params(1.0, top_p, 0));
+                assert_eq!(c.first, 1);
+                for u in [0.0, 0.5, 0.999] {
+                    assert_eq!(draw(&c, u), 1, "top_p {top_p} u {u}");
+                }
+                let mut sampler = Sampler::new(params(1.0, top_p, 0), [3; 32]);
+                assert_eq!(sampler.sample(&l, &[], 0), 1);
+            }
+            let mut sampler = Sampler::new(params(0.0, 1.0, 0), [3; 32]);
+            assert_eq!(sampler.sample(&l, &[], 0), 1);
+            // top_k = 2 keeps the numbers, −∞ included, before any NaN.
+            let l = [nan, nan, f32::NEG_INFINITY, 1.0];
+            assert_eq!(candidates(&l, &params(1.0, 1.0, 2)).ids, [2, 3]);
+            assert_eq!(candidates(&l, &params(1.0, 1.0, 3)).ids, [0, 2, 3]);
+        }
+        // +∞ ranks first (greedy picks it too) but weighs nothing: alone in K, it is the pick.
+        let l = [1.0, f32::INFINITY, f32::NAN];
+        assert_eq!(argmax(&l), 1);
+        let c = candidates(&l, &params(1.0, 0.0, 0));
+        assert_eq!((c.ids.as_slice(), c.first, draw(&c, 0.7)), (&[1][..], 1, 1));
+        assert_eq!(sigma(0.0, -0.0), Ordering::Less);
+    }
+
+    /// Every weight in K is 0: the pick is K's first id in σ order, with any u, no panic.
+    #[test]
+    fn all_zero_weights_pick_the_first_in_sigma_order() {
+        let l = [f32::NAN; 5];
+        for (top_p, top_k) in [(1.0, 0), (0.0, 0), (0.5, 3), (1.0, 2)] {
+            let c = candidates(&l, &params(0.8, top_p, top_k));
+            assert!(c.weights.iter().all(|&w| w == 0.0));
+            assert_eq!(c.first, 0, "top_p {top_p} top_k {top_k}");
+            for u in [0.0, 0.5, unit(u64::MAX)] {
+                assert_eq!(draw(&c, u), 0);
+            }
+        }
+        let mut sampler = Sampler::new(params(1.0, 1.0, 0), [9; 32]);
+        assert!((0..8).all(|_| sampler.sample(&l, &[], 0) == 0));
+        assert_eq!(argmax(&l), 0);
+        // ±∞ and NaN only: +∞ first.
+        let l = [f32::NAN, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY];
+        let c = candidates(&l, &params(1.0, 1.0, 0));
+        assert_eq!((c.first, draw(&c, 0.0), draw(&c, 0.99)), (2, 2, 2));
+        // Empty candidates (an empty vocabulary) do not panic either.
+        assert_eq!(draw(&Candidates { ids: vec![], weights: vec![], first: 0 }, 0.5), 0);
     }
 }

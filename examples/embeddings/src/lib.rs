@@ -14,7 +14,9 @@
 //! With `"encoding_format": "base64"`, each `embedding` is instead a string, the base64 of
 //! its 384 little-endian f32 (what the `openai` Python client asks for by default). A
 //! refused request returns an OpenAI error body,
-//! `{"error":{"message","type":"invalid_request_error","param","code"}}` ([`error`]).
+//! `{"error":{"message","type":"invalid_request_error","param","code"}}`
+//! ([`wasmnn_guest::openai`]). The `model` is the request's `model` if it has one (as the
+//! chat handler's), else the function's name.
 //!
 //! The steps: [`request::parse`] the body; [`tokenize::tokenize`] the sentences in the guest
 //! (WordPiece, truncated to 256 tokens, the batch padded to its longest row); run the model
@@ -24,7 +26,6 @@
 //! is the cosine similarity.
 #![forbid(unsafe_code)]
 
-pub mod error;
 pub mod pooling;
 pub mod request;
 pub mod tokenize;
@@ -36,7 +37,8 @@ use serde::Serialize;
 use crate::request::EncodingFormat;
 use wasmnn_guest::{Handler, Model, Tensor};
 
-/// The function's name in wasmnn.toml, reported as the response's `model`.
+/// The function's name in wasmnn.toml, reported as the response's `model` if the request
+/// names none.
 const FUNCTION: &str = "embeddings";
 /// The model's name in wasmnn.toml.
 const MODEL: &str = "minilm";
@@ -65,7 +67,8 @@ impl Handler for Embeddings {
             return Err(format!("{OUTPUT} has dimensions {:?}, expected {expected:?}", hidden.dims()));
         }
         let embeddings = pooling::mean_pool_normalize(&hidden.to_f32()?, &batch.attention_mask, batch.seq_len, DIM);
-        serde_json::to_vec(&Response::new(embeddings, batch.tokens(), request.encoding_format))
+        let model = request.model.as_deref().unwrap_or(FUNCTION);
+        serde_json::to_vec(&Response::new(embeddings, batch.tokens(), request.encoding_format, model))
             .map_err(|e| format!("cannot write the response: {e}"))
     }
 }
@@ -79,13 +82,13 @@ fn dim(value: usize) -> Result<u32, String> {
 
 /// The response body, in the OpenAI embeddings format.
 #[derive(Debug, Serialize)]
-struct Response {
+struct Response<'a> {
     /// Always `"list"`.
     object: &'static str,
     /// One embedding per input sentence, in input order.
     data: Vec<Embedding>,
-    /// The function's name.
-    model: &'static str,
+    /// The request's `model`, else the function's name.
+    model: &'a str,
     /// Token counts.
     usage: Usage,
 }
@@ -133,10 +136,10 @@ struct Usage {
     total_tokens: usize,
 }
 
-impl Response {
+impl<'a> Response<'a> {
     /// The response for `embeddings` in input order, made from `tokens` tokens, each
-    /// embedding written as `format` asks.
-    fn new(embeddings: Vec<Vec<f32>>, tokens: usize, format: EncodingFormat) -> Self {
+    /// embedding written as `format` asks, reporting `model`.
+    fn new(embeddings: Vec<Vec<f32>>, tokens: usize, format: EncodingFormat, model: &'a str) -> Self {
         let data = embeddings
             .into_iter()
             .enumerate()
@@ -146,7 +149,7 @@ impl Response {
                 embedding: EmbeddingData::new(embedding, format),
             })
             .collect();
-        Self { object: "list", data, model: FUNCTION, usage: Usage { prompt_tokens: tokens, total_tokens: tokens } }
+        Self { object: "list", data, model, usage: Usage { prompt_tokens: tokens, total_tokens: tokens } }
     }
 }
 
@@ -156,9 +159,13 @@ mod tests {
 
     #[test]
     fn the_response_has_the_openai_shape() {
-        let json =
-            serde_json::to_string(&Response::new(vec![vec![0.6, 0.8], vec![1.0, 0.0]], 9, EncodingFormat::Float))
-                .expect("json");
+        let json = serde_json::to_string(&Response::new(
+            vec![vec![0.6, 0.8], vec![1.0, 0.0]],
+            9,
+            EncodingFormat::Float,
+            FUNCTION,
+        ))
+        .expect("json");
         assert_eq!(
             json,
             r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.6,0.8]},{"object":"embedding","index":1,"embedding":[1.0,0.0]}],"model":"embeddings","usage":{"prompt_tokens":9,"total_tokens":9}}"#
@@ -170,7 +177,7 @@ mod tests {
     #[test]
     fn base64_is_the_little_endian_f32_bytes() {
         let embedding = vec![0.6f32, -0.8, f32::MIN_POSITIVE, 1.0 / 3.0];
-        let response = Response::new(vec![embedding.clone()], 3, EncodingFormat::Base64);
+        let response = Response::new(vec![embedding.clone()], 3, EncodingFormat::Base64, FUNCTION);
         let json = serde_json::to_value(&response).expect("json");
         let text = json["data"][0]["embedding"].as_str().expect("a string");
         let bytes = BASE64.decode(text).expect("base64");
@@ -183,8 +190,23 @@ mod tests {
         assert_eq!(text, "mpkZP83MTL8AAIAAq6qqPg==");
     }
 
+    /// The response's `model` echoes the request's, else names the function.
     #[test]
-    fn the_model_field_is_the_function_name() {
+    fn the_model_field_echoes_the_request() {
+        let model = |body: &[u8]| {
+            let request = request::parse(body).expect("valid");
+            let name = request.model.as_deref().unwrap_or(FUNCTION);
+            let json = serde_json::to_value(Response::new(vec![vec![1.0]], 1, request.encoding_format, name));
+            json.expect("json")["model"].as_str().expect("a string").to_string()
+        };
+        assert_eq!(model(br#"{"input": "a", "model": "text-embedding-3-small"}"#), "text-embedding-3-small");
+        assert_eq!(model(br#"{"input": "a", "model": "m\"x"}"#), "m\"x");
+        assert_eq!(model(br#"{"input": "a"}"#), FUNCTION);
+        assert_eq!(model(br#"{"input": "a", "model": null}"#), FUNCTION);
+    }
+
+    #[test]
+    fn the_default_model_field_is_the_function_name() {
         let manifest = include_str!("../wasmnn.toml");
         assert!(manifest.contains(&format!("name = \"{FUNCTION}\"")));
         assert!(manifest.contains(&format!("name = \"{MODEL}\"")));

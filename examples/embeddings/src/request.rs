@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::error::ApiError;
+use wasmnn_guest::openai::{ApiError, kind};
 
 /// The most sentences one call may embed.
 pub const MAX_ITEMS: usize = 64;
@@ -31,17 +31,20 @@ pub struct Request {
     pub sentences: Vec<String>,
     /// How to write the embeddings.
     pub encoding_format: EncodingFormat,
+    /// The request's `model`, echoed in the response, if it has one.
+    pub model: Option<String>,
 }
 
 /// The request of a body.
 ///
-/// Other OpenAI fields (`model`, `user`, …) and unknown fields are ignored, except
-/// `encoding_format` (`"float"` or `"base64"`) and `dimensions` (384 if given).
+/// Read: `input`, `model` (optional; a string, echoed in the response), `encoding_format`
+/// (`"float"` or `"base64"`) and `dimensions` (384 if given). Other OpenAI fields (`user`,
+/// …) and unknown fields are ignored.
 ///
 /// # Errors
 /// The OpenAI error for what is wrong: not JSON, no `input`, an empty list, an item that is
-/// not a string, too many items, a body or item that is too long, an unknown
-/// `encoding_format`, other `dimensions`.
+/// not a string, too many items, a body or item that is too long, a `model` that is not a
+/// string, an unknown `encoding_format`, other `dimensions`.
 pub fn parse(body: &[u8]) -> Result<Request, ApiError> {
     if body.len() > MAX_REQUEST_BYTES {
         return Err(ApiError::new(
@@ -58,6 +61,13 @@ pub fn parse(body: &[u8]) -> Result<Request, ApiError> {
             None,
             r#"the request must be a JSON object such as {"input": ["a sentence"]}"#,
         ));
+    };
+    let model = match fields.remove("model") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(model)) => Some(model),
+        Some(other) => {
+            return Err(ApiError::invalid_type("model", format!("model must be a string, not {}", kind(&other))));
+        }
     };
     let encoding_format = match fields.get("encoding_format") {
         None | Some(Value::Null) => EncodingFormat::Float,
@@ -124,19 +134,7 @@ pub fn parse(body: &[u8]) -> Result<Request, ApiError> {
             format!(r#""input"[{i}] is longer than {MAX_ITEM_BYTES} bytes: {}"#, sentence.len()),
         ));
     }
-    Ok(Request { sentences, encoding_format })
-}
-
-/// A JSON value's kind, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
+    Ok(Request { sentences, encoding_format, model })
 }
 
 #[cfg(test)]
@@ -152,8 +150,18 @@ mod tests {
         assert_eq!(sentences(br#"{"input": "one"}"#), Ok(vec!["one".to_string()]));
         assert_eq!(
             parse(br#"{"input": ["a", ""], "model": "embeddings", "encoding_format": "float", "dimensions": 384}"#),
-            Ok(Request { sentences: vec!["a".to_string(), String::new()], encoding_format: EncodingFormat::Float })
+            Ok(Request {
+                sentences: vec!["a".to_string(), String::new()],
+                encoding_format: EncodingFormat::Float,
+                model: Some("embeddings".to_string()),
+            })
         );
+        assert_eq!(
+            parse(br#"{"input": "a", "model": "text-embedding-3-small"}"#).map(|r| r.model),
+            Ok(Some("text-embedding-3-small".to_string()))
+        );
+        assert_eq!(parse(br#"{"input": "a", "model": null}"#).map(|r| r.model), Ok(None));
+        assert_eq!(parse(br#"{"input": "a"}"#).map(|r| r.model), Ok(None));
         assert_eq!(
             parse(br#"{"input": "a", "encoding_format": "base64", "user": "u"}"#).map(|r| r.encoding_format),
             Ok(EncodingFormat::Base64)
@@ -162,7 +170,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_requests_with_a_reason() {
-        let cases: [(&[u8], &str, Option<&str>, &str); 11] = [
+        let cases: [(&[u8], &str, Option<&str>, &str); 12] = [
             (b"nope", "invalid_json", None, "the request is not valid JSON: expected ident at line 1 column 2"),
             (b"[1]", "invalid_json", None, r#"the request must be a JSON object such as {"input": ["a sentence"]}"#),
             (b"{}", "missing_required_parameter", Some("input"), r#"the request has no "input" field"#),
@@ -194,6 +202,7 @@ mod tests {
             ),
             (br#"{"input": [[101, 102]]}"#, "invalid_type", Some("input[0]"), r#""input"[0] is not a string: a list"#),
             (br#"{"input": null}"#, "missing_required_parameter", Some("input"), r#"the request has no "input" field"#),
+            (br#"{"input": "a", "model": 1}"#, "invalid_type", Some("model"), "model must be a string, not a number"),
         ];
         for (body, code, param, message) in cases {
             assert_eq!(parse(body), Err(ApiError::new(code, param, message)), "{}", String::from_utf8_lossy(body));

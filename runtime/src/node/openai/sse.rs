@@ -55,13 +55,17 @@ pub(crate) async fn respond(
     };
     let mut lines = Lines { created, partial: Vec::new() };
     let stream = match first {
-        Some(chunk) => EventStream {
-            node: Arc::clone(node),
-            pending: Some(lines.push(&chunk)),
-            events,
-            lines,
-            running: Some(running),
-            meter: Some(meter),
+        Some(chunk) => match lines.push(&chunk) {
+            // Dropping `running` cancels the call.
+            Err(error) => return super::fail(meter, error),
+            Ok(first) => EventStream {
+                node: Arc::clone(node),
+                pending: Some(first),
+                events,
+                lines,
+                running: Some(running),
+                meter: Some(meter),
+            },
         },
         // The call ended without emitting: its error, or the whole answer at once.
         None => match running.finish(node).await {
@@ -69,7 +73,10 @@ pub(crate) async fn respond(
             Ok(ran) => {
                 meter.finish(Ok(&ran.receipt));
                 manifest = Some(ran.manifest);
-                let tail = tail(&mut lines, &ran);
+                let tail = match tail(&mut lines, &ran) {
+                    Ok(tail) => tail,
+                    Err(error) => return error.openai().into_response(),
+                };
                 EventStream { node: Arc::clone(node), pending: Some(tail), events, lines, running: None, meter: None }
             }
         },
@@ -92,15 +99,18 @@ fn headers(manifest: Option<&Sha256Digest>) -> Result<axum::http::HeaderMap, Api
 }
 
 /// The events after the last chunk: the returned line, `[DONE]`, the receipt.
-fn tail(lines: &mut Lines, ran: &Ran) -> Bytes {
-    let mut events = lines.finish(&ran.returned());
+///
+/// # Errors
+/// The output is not JSON Lines of objects ([`Lines`]).
+fn tail(lines: &mut Lines, ran: &Ran) -> Result<Bytes, ApiError> {
+    let mut events = lines.finish(&ran.returned())?;
     events.extend_from_slice(DONE);
     events.extend_from_slice(b"event: wasmnn-receipt\ndata: {\"id\":\"");
     events.extend_from_slice(ran.receipt.id().prefixed().as_bytes());
     events.extend_from_slice(b"\",\"receipt\":");
     events.extend_from_slice(&ran.receipt.to_json());
     events.extend_from_slice(b"}\n\n");
-    Bytes::from(events)
+    Ok(Bytes::from(events))
 }
 
 /// The body of a stream, produced as the call runs.
@@ -133,12 +143,18 @@ impl EventStream {
         self.running.as_ref()?;
         loop {
             match self.events.recv().await {
-                Some(Streamed::Chunk(chunk)) => {
-                    let events = self.lines.push(&chunk);
-                    if !events.is_empty() {
-                        return Some(events);
+                Some(Streamed::Chunk(chunk)) => match self.lines.push(&chunk) {
+                    Ok(events) if events.is_empty() => {}
+                    Ok(events) => return Some(events),
+                    Err(error) => {
+                        // Cancels the call: what it would send next cannot be sent.
+                        self.running = None;
+                        if let Some(meter) = self.meter.take() {
+                            meter.finish(Err(&error));
+                        }
+                        return Some(error_event(error));
                     }
-                }
+                },
                 Some(Streamed::Loaded(_)) => {}
                 None => return Some(self.end().await),
             }
@@ -152,18 +168,27 @@ impl EventStream {
         if let Some(meter) = self.meter.take() {
             meter.finish(result.as_ref().map(|ran| &ran.receipt));
         }
-        match result {
-            Ok(ran) => tail(&mut self.lines, &ran),
-            Err(error) => {
-                let json = one_line(&error.openai().body_json());
-                Bytes::from([b"data: ", json.as_slice(), b"\n\n"].concat())
-            }
+        match result.and_then(|ran| tail(&mut self.lines, &ran)) {
+            Ok(tail) => tail,
+            Err(error) => error_event(error),
         }
     }
 }
 
+/// The event that ends a stream that failed after its first chunk.
+fn error_event(error: ApiError) -> Bytes {
+    let json = one_line(&error.openai().body_json());
+    Bytes::from([b"data: ", json.as_slice(), b"\n\n"].concat())
+}
+
 /// Turns the guest's JSON Lines into `data:` events, `created` spliced into each line.
-/// A line split across chunks is held until its end arrives; empty lines are skipped.
+/// A line split across chunks is held until its end arrives.
+///
+/// The client rebuilds the output the receipt covers from the events alone (each `data:`
+/// without `created`, plus `\n`), so only output that this rebuilds exactly can be
+/// streamed: lines that each hold one object (starting `{"`, no `\r`, which SSE reads as a
+/// line end), every one ended by `\n`. Anything else ends the stream with an error
+/// (`invalid_stream_output`); the function broke the contract of its profile.
 struct Lines {
     created: u64,
     /// The start of a line whose `\n` has not arrived yet.
@@ -172,30 +197,47 @@ struct Lines {
 
 impl Lines {
     /// The events of the lines that `bytes` completes.
-    fn push(&mut self, bytes: &[u8]) -> Bytes {
+    fn push(&mut self, bytes: &[u8]) -> Result<Bytes, ApiError> {
         self.partial.extend_from_slice(bytes);
-        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else { return Bytes::new() };
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else { return Ok(Bytes::new()) };
         let rest = self.partial.split_off(end + 1);
         let complete = std::mem::replace(&mut self.partial, rest);
-        Bytes::from(self.events(&complete))
+        self.events(&complete).map(Bytes::from)
     }
 
-    /// The events of every line left, the last one even without its `\n`.
-    fn finish(&mut self, bytes: &[u8]) -> Vec<u8> {
+    /// The events of the lines `bytes` completes, which must end the output.
+    fn finish(&mut self, bytes: &[u8]) -> Result<Vec<u8>, ApiError> {
         self.partial.extend_from_slice(bytes);
         let all = std::mem::take(&mut self.partial);
+        if !all.is_empty() && !all.ends_with(b"\n") {
+            return Err(invalid_stream_output("its last line has no \\n"));
+        }
         self.events(&all)
     }
 
-    fn events(&self, lines: &[u8]) -> Vec<u8> {
+    /// The events of `lines`, complete lines each ended by `\n`.
+    fn events(&self, lines: &[u8]) -> Result<Vec<u8>, ApiError> {
         let mut events = Vec::with_capacity(lines.len() + 64);
-        for line in lines.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
+        let Some(lines) = lines.strip_suffix(b"\n") else { return Ok(events) };
+        for line in lines.split(|&b| b == b'\n') {
+            if !line.starts_with(b"{\"") || line.contains(&b'\r') {
+                return Err(invalid_stream_output("a line is not one JSON object starting with {\""));
+            }
             events.extend_from_slice(b"data: ");
             events.extend_from_slice(&splice_created(line, self.created));
             events.extend_from_slice(b"\n\n");
         }
-        events
+        Ok(events)
     }
+}
+
+/// The function's streamed output cannot be sent as events that rebuild it.
+fn invalid_stream_output(why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_stream_output",
+        format!("the function's streamed output is not JSON Lines of objects: {why}"),
+    )
 }
 
 #[cfg(test)]
@@ -205,23 +247,41 @@ mod tests {
     #[test]
     fn lines_become_spliced_events_as_they_complete() {
         let mut lines = Lines { created: 5, partial: Vec::new() };
-        assert_eq!(lines.push(b"{\"id\":1}\n"), &b"data: {\"created\":5,\"id\":1}\n\n"[..]);
-        assert_eq!(lines.push(b"{\"id\""), &b""[..]);
+        assert_eq!(lines.push(b"{\"id\":1}\n").unwrap(), &b"data: {\"created\":5,\"id\":1}\n\n"[..]);
+        assert_eq!(lines.push(b"{\"id\"").unwrap(), &b""[..]);
         assert_eq!(
-            lines.push(b":2}\n{\"id\":3}\n\n"),
+            lines.push(b":2}\n{\"id\":3}\n").unwrap(),
             &b"data: {\"created\":5,\"id\":2}\n\ndata: {\"created\":5,\"id\":3}\n\n"[..]
         );
-        assert_eq!(lines.finish(b"{\"id\":4}\n"), b"data: {\"created\":5,\"id\":4}\n\n");
-        assert_eq!(lines.push(b"{\"id\":5}"), &b""[..]);
-        assert_eq!(lines.finish(b""), b"data: {\"created\":5,\"id\":5}\n\n");
+        assert_eq!(lines.finish(b"{\"id\":4}\n").unwrap(), b"data: {\"created\":5,\"id\":4}\n\n");
+        assert_eq!(lines.push(b"{\"id\":5}").unwrap(), &b""[..]);
+        assert_eq!(lines.finish(b"\n").unwrap(), b"data: {\"created\":5,\"id\":5}\n\n");
+        assert_eq!(lines.finish(b"").unwrap(), b"");
+    }
+
+    #[test]
+    fn output_that_events_cannot_rebuild_is_refused() {
+        for (pushed, finished) in [
+            (&b"{\"id\":1}\n\n"[..], &b""[..]),
+            (b"{\"id\":1}\r\n", b""),
+            (b"[1]\n", b""),
+            (b"{\"id\":1}\n", b"{\"id\":2}"),
+            (b"", b"{\"id\":2}\n\n"),
+            (b"{\"id\":1", b"}"),
+        ] {
+            let mut lines = Lines { created: 5, partial: Vec::new() };
+            let result = lines.push(pushed).and_then(|_| lines.finish(finished));
+            let Err(error) = result else { panic!("{pushed:?} then {finished:?} was accepted") };
+            assert_eq!(error.code(), "invalid_stream_output");
+        }
     }
 
     #[test]
     fn events_rebuild_the_output_by_unsplicing() {
         let output = b"{\"id\":\"a\",\"x\":1}\n{\"id\":\"a\",\"x\":2}\n{\"id\":\"a\",\"x\":3}\n";
         let mut lines = Lines { created: 1_764_000_000, partial: Vec::new() };
-        let mut events = lines.push(&output[..20]).to_vec();
-        events.extend_from_slice(&lines.finish(&output[20..]));
+        let mut events = lines.push(&output[..20]).unwrap().to_vec();
+        events.extend_from_slice(&lines.finish(&output[20..]).unwrap());
         let text = String::from_utf8(events).unwrap();
         let rebuilt: Vec<u8> = text
             .split("\n\n")
