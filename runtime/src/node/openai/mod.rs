@@ -78,12 +78,8 @@ pub async fn chat_completions(State(node): State<Arc<NodeState>>, body: Body) ->
     let prepared = prepare(&node, &mut meter, body, CHAT_INPUT).instrument(span).await;
     match prepared {
         Err(error) => fail(meter, error),
-        Ok(Prepared { admitted, target, input, request }) if request.stream => {
-            sse::respond(&node, meter, admitted, target, input, request.seed, created).await
-        }
-        Ok(Prepared { admitted, target, input, request }) => {
-            whole(&node, meter, admitted, target, input, request.seed, Some(created)).await
-        }
+        Ok(prepared) if prepared.request.stream => sse::respond(&node, meter, prepared, created).await,
+        Ok(prepared) => whole(&node, meter, prepared, Some(created)).await,
     }
 }
 
@@ -93,9 +89,7 @@ pub async fn embeddings(State(node): State<Arc<NodeState>>, body: Body) -> Respo
     let span = meter.span().clone();
     match prepare(&node, &mut meter, body, EMBEDDINGS_INPUT).instrument(span).await {
         Err(error) => fail(meter, error),
-        Ok(Prepared { admitted, target, input, request }) => {
-            whole(&node, meter, admitted, target, input, request.seed, None).await
-        }
+        Ok(prepared) => whole(&node, meter, prepared, None).await,
     }
 }
 
@@ -146,7 +140,7 @@ fn model_entry(store: &Store, name: &str) -> Result<Option<ModelEntry>, StoreErr
 }
 
 /// An admitted request, read and parsed.
-struct Prepared {
+pub(super) struct Prepared {
     admitted: OwnedSemaphorePermit,
     target: Target,
     input: Bytes,
@@ -179,17 +173,10 @@ async fn prepare(
 }
 
 /// Runs a call and answers with its whole output, `created` spliced in when given.
-async fn whole(
-    node: &Arc<NodeState>,
-    meter: Meter,
-    admitted: OwnedSemaphorePermit,
-    target: Target,
-    input: Bytes,
-    seed: u64,
-    created: Option<u64>,
-) -> Response {
+async fn whole(node: &Arc<NodeState>, meter: Meter, prepared: Prepared, created: Option<u64>) -> Response {
     let span = meter.span().clone();
-    let ran = async { calls::start(node, admitted, target, input, seed, None).await?.finish(node).await }
+    let Prepared { admitted, target, input, request } = prepared;
+    let ran = async { calls::start(node, admitted, target, input, request.seed, None).await?.finish(node).await }
         .instrument(span)
         .await;
     meter.finish(ran.as_ref().map(|ran| &ran.receipt));

@@ -15,14 +15,14 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tracing::Instrument;
 use wasmnn_registry::Sha256Digest;
 
+use super::Prepared;
 use super::wire::{one_line, splice_created};
 use crate::node::NodeState;
-use crate::node::calls::{self, Meter, Ran, Running, Streamed, Target};
+use crate::node::calls::{self, Meter, Ran, Running, Streamed};
 use crate::node::error::ApiError;
 use crate::node::invoke_api::header_value;
 
@@ -30,18 +30,11 @@ use crate::node::invoke_api::header_value;
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// Runs a streamed call and answers it (see the module documentation).
-pub(crate) async fn respond(
-    node: &Arc<NodeState>,
-    meter: Meter,
-    admitted: OwnedSemaphorePermit,
-    target: Target,
-    input: Bytes,
-    seed: u64,
-    created: u64,
-) -> Response {
+pub(super) async fn respond(node: &Arc<NodeState>, meter: Meter, prepared: Prepared, created: u64) -> Response {
     let (sender, mut events) = unbounded_channel();
     let span = meter.span().clone();
-    let running = match calls::start(node, admitted, target, input, seed, Some(sender)).instrument(span).await {
+    let Prepared { admitted, target, input, request } = prepared;
+    let running = match calls::start(node, admitted, target, input, request.seed, Some(sender)).instrument(span).await {
         Ok(running) => running,
         Err(error) => return super::fail(meter, error),
     };
