@@ -48,15 +48,14 @@ impl Handler for Chat {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| format!("no random seed: {e}"))?;
         let request = request::parse(&input).map_err(|e| e.to_json())?;
-        let tokenizer = tokenizer::load()?;
-        let prompt = tokenizer::encode(&tokenizer, &template::render(&request.messages))?;
+        let prompt = tokenizer::encode(&template::render(&request.messages));
         let max_tokens = max_tokens(prompt.len(), request.max_tokens).map_err(|e| e.to_json())?;
         let writer = Writer {
             id: response::completion_id(&seed, &input),
             model: request.model.clone(),
             include_usage: request.stream && request.include_usage,
         };
-        let token_bytes = |id| tokenizer::token_bytes(&tokenizer, id);
+        let token_bytes = |id| tokenizer::token_bytes(id).to_vec();
         let settings = Settings {
             max_tokens,
             control_tokens: tokenizer::CONTROL_TOKENS,
