@@ -19,7 +19,7 @@
 //! );
 //! ```
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// A request the handler refuses, with OpenAI's error fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +87,24 @@ pub fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
+    }
+}
+
+/// The fields of a request body: at most `max_bytes` bytes of JSON holding an object
+/// (`example` shows one in the error message).
+///
+/// # Errors
+/// `request_too_large`, or `invalid_json` when the body is not JSON or not an object.
+pub fn request_fields(body: &[u8], max_bytes: usize, example: &str) -> Result<Map<String, Value>, ApiError> {
+    if body.len() > max_bytes {
+        let message = format!("the request is longer than {max_bytes} bytes: {}", body.len());
+        return Err(ApiError::new("request_too_large", None, message));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new("invalid_json", None, format!("the request is not valid JSON: {e}")))?;
+    match value {
+        Value::Object(fields) => Ok(fields),
+        _ => Err(ApiError::new("invalid_json", None, format!("the request must be a JSON object such as {example}"))),
     }
 }
 

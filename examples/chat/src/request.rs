@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::sampling::SamplingParams;
 use crate::template::{Message, Role};
-use wasmnn_guest::openai::{ApiError, kind};
+use wasmnn_guest::openai::{ApiError, kind, request_fields};
 
 /// The largest request body accepted, in bytes (it bounds the tokenizer's work).
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
@@ -52,18 +52,8 @@ pub struct ChatRequest {
 /// # Errors
 /// The OpenAI error for the first problem found.
 pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
-    if body.len() > MAX_REQUEST_BYTES {
-        return Err(ApiError::new(
-            "request_too_large",
-            None,
-            format!("the request is {} bytes, more than the {MAX_REQUEST_BYTES} accepted", body.len()),
-        ));
-    }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new("invalid_json", None, format!("the request is not valid JSON: {e}")))?;
-    let Value::Object(fields) = value else {
-        return Err(ApiError::new("invalid_json", None, "the request must be a JSON object"));
-    };
+    let example = r#"{"model": "chat", "messages": [{"role": "user", "content": "Hi"}]}"#;
+    let fields = request_fields(body, MAX_REQUEST_BYTES, example)?;
     let model = match fields.get("model") {
         None | Some(Value::Null) => {
             return Err(ApiError::new("missing_required_parameter", Some("model"), "you must provide a model"));

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use wasmnn_guest::openai::{ApiError, kind};
+use wasmnn_guest::openai::{ApiError, kind, request_fields};
 
 /// The most sentences one call may embed.
 pub const MAX_ITEMS: usize = 64;
@@ -46,22 +46,7 @@ pub struct Request {
 /// not a string, too many items, a body or item that is too long, a `model` that is not a
 /// string, an unknown `encoding_format`, other `dimensions`.
 pub fn parse(body: &[u8]) -> Result<Request, ApiError> {
-    if body.len() > MAX_REQUEST_BYTES {
-        return Err(ApiError::new(
-            "request_too_large",
-            None,
-            format!("the request is longer than {MAX_REQUEST_BYTES} bytes: {}", body.len()),
-        ));
-    }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new("invalid_json", None, format!("the request is not valid JSON: {e}")))?;
-    let Value::Object(mut fields) = value else {
-        return Err(ApiError::new(
-            "invalid_json",
-            None,
-            r#"the request must be a JSON object such as {"input": ["a sentence"]}"#,
-        ));
-    };
+    let mut fields = request_fields(body, MAX_REQUEST_BYTES, r#"{"input": ["a sentence"]}"#)?;
     let model = match fields.remove("model") {
         None | Some(Value::Null) => None,
         Some(Value::String(model)) => Some(model),
