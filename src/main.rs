@@ -18,8 +18,8 @@ use clap::{ArgAction, Parser, Subcommand};
 use wasmnn_runtime::Backend;
 
 use crate::commands::{
-    Globals, build, chat, demo, functions, gc, invoke, keygen, model_inspect, model_run, models_fetch, models_list,
-    new, publish, pull, run, selftest, serve, verify, yank,
+    Globals, build, chat, demo, dispute, functions, gc, invoke, keygen, model_inspect, model_run, models_fetch,
+    models_list, new, publish, pull, run, selftest, serve, verify, yank,
 };
 
 /// Verifiable, sandboxed inference functions.
@@ -88,6 +88,9 @@ enum Command {
     /// Re-execute the call a receipt describes (on --backend) and say whether its output,
     /// fuel and op count match; exit 1 on a mismatch.
     Verify(verify::Args),
+    /// Dispute a receipt with a node by bisecting op traces to the first differing op;
+    /// check a verdict; print a call's trace.
+    Dispute(dispute::Args),
     /// Remove a data dir's unreferenced blobs and expired pending manifests (node stopped).
     Gc(gc::Args),
 }
@@ -154,6 +157,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Invoke(args) => invoke::run(&args),
         Command::Chat(args) => chat::run(&args),
         Command::Verify(args) => verify::run(&args, &globals),
+        Command::Dispute(args) => dispute::run(&args, &globals),
         Command::Gc(args) => gc::run(&args),
     }
 }

@@ -21,6 +21,7 @@ pub mod ops;
 pub mod tensor;
 #[cfg(test)]
 mod testutil;
+pub mod trace;
 
 pub use cpu::{CpuExecutor, ExecError};
 pub use ir::{Graph, GraphError};

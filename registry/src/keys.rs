@@ -1,7 +1,8 @@
 //! ed25519 keys and domain-separated signatures.
 //!
 //! Every signature wasmnn makes is over `domain ‖ message`, where the domain names what is
-//! signed ([`MANIFEST_DOMAIN`], [`YANK_DOMAIN`], [`RECEIPT_DOMAIN`]), so a signature made for
+//! signed ([`MANIFEST_DOMAIN`], [`YANK_DOMAIN`], [`RECEIPT_DOMAIN`], [`TRACE_DOMAIN`],
+//! [`VERDICT_DOMAIN`]), so a signature made for
 //! one purpose can never be replayed as another. Verification is strict (RFC 8032 with
 //! canonical encodings, no small-order keys), so a signature cannot be altered into another
 //! valid one.
@@ -29,6 +30,10 @@ pub const MANIFEST_DOMAIN: &[u8] = b"wasmnn-manifest-v1\0";
 pub const YANK_DOMAIN: &[u8] = b"wasmnn-yank-v1\0";
 /// Domain of call receipts: the signed message is this ‖ JCS(unsigned receipt).
 pub const RECEIPT_DOMAIN: &[u8] = b"wasmnn-receipt-v1\0";
+/// Domain of trace commitments: the signed message is this ‖ JCS(commitment).
+pub const TRACE_DOMAIN: &[u8] = b"wasmnn-trace-v1\0";
+/// Domain of dispute verdicts: the signed message is this ‖ JCS(verdict).
+pub const VERDICT_DOMAIN: &[u8] = b"wasmnn-verdict-v1\0";
 
 /// File name of the publisher key in the config dir (see [`default_key_path`]).
 pub const PUBLISHER_KEY_FILE: &str = "publisher.key";

@@ -17,7 +17,9 @@ use crate::limits::Limits;
 use crate::nn::bindings::Handler;
 use crate::nn::{ExecutorUsed, GraphCache, NnState};
 use crate::state::{CallState, EmitListener, MemoryLimiter, OutputSink, StopCheck};
+use crate::trace::{Trace, TraceRequest, Tracer};
 use crate::wasi;
+use wasmnn_registry::Sha256Digest;
 
 /// How often the epoch advances: the resolution of the wall-clock kill switch.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -156,6 +158,9 @@ pub struct Runtime {
     linker: Linker<CallState>,
     components: ComponentCache,
     graphs: Arc<GraphCache>,
+    /// The op fault of a test build ([`Runtime::set_op_fault`]).
+    #[cfg(feature = "fault-injection")]
+    fault: std::sync::Mutex<Option<crate::trace::fault::OpFault>>,
     /// Dropping it stops the epoch ticker.
     _ticker: mpsc::Sender<()>,
 }
@@ -204,7 +209,15 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let components = ComponentCache::new(&engine, cache_dir);
         let ticker = start_epoch_ticker(&engine);
-        Ok(Runtime { engine, linker, components, graphs: Arc::new(GraphCache::new(backend, choice)), _ticker: ticker })
+        Ok(Runtime {
+            engine,
+            linker,
+            components,
+            graphs: Arc::new(GraphCache::new(backend, choice)),
+            #[cfg(feature = "fault-injection")]
+            fault: std::sync::Mutex::new(crate::trace::fault::op_fault_from_env()),
+            _ticker: ticker,
+        })
     }
 
     /// `cpu` or `gpu`: where models run.
@@ -221,6 +234,14 @@ impl Runtime {
         self.components
             .prepare(&self.engine, &self.linker, bytes)
             .map_err(|CompileError(message)| InvokeError::InvalidComponent(message))
+    }
+
+    /// The compiled model of a function's declared model file (for the referee).
+    pub(crate) fn loaded_graph(
+        &self,
+        model: &crate::function::ModelFile,
+    ) -> Result<Arc<crate::nn::LoadedGraph>, String> {
+        self.graphs.get(model)
     }
 
     /// Compiled components and graphs held in memory (for metrics and tests).
@@ -260,10 +281,71 @@ impl Runtime {
         cancel: Option<Arc<AtomicBool>>,
         listener: Option<EmitListener>,
     ) -> Result<Outcome, InvokeError> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(fault) = self.op_fault() {
+            let tracer = Tracer::with_fault(TraceRequest::default(), fault);
+            return self.run_call(function, input, seed, limits, cancel, listener, Some(tracer)).map(|(o, _)| o);
+        }
+        self.run_call(function, input, seed, limits, cancel, listener, None).map(|(outcome, _)| outcome)
+    }
+
+    /// [`Runtime::invoke`], recording the call's op trace (`docs/TRACES.md`): graphs run
+    /// on their executor (GPU or CPU; LLM steps on the CPU reference), showing every op's output
+    /// to the tracer. The outcome is the same as an untraced call's.
+    ///
+    /// # Errors
+    /// [`InvokeError`] saying precisely what stopped the call.
+    pub fn invoke_traced(
+        &self,
+        function: &Function,
+        input: &[u8],
+        seed: u64,
+        limits: &Limits,
+        cancel: Option<Arc<AtomicBool>>,
+        request: TraceRequest,
+    ) -> Result<(Outcome, Trace), InvokeError> {
+        #[cfg(feature = "fault-injection")]
+        let tracer = match self.op_fault() {
+            Some(fault) => Tracer::with_fault(request, fault),
+            None => Tracer::new(request),
+        };
+        #[cfg(not(feature = "fault-injection"))]
+        let tracer = Tracer::new(request);
+        let (outcome, tracer) = self.run_call(function, input, seed, limits, cancel, None, Some(tracer))?;
+        let tracer = tracer.ok_or_else(|| InvokeError::Trap("the call's tracer was lost".into()))?;
+        let output = Sha256Digest::of_bytes(&outcome.full_output());
+        let trace = tracer.finish(&output, outcome.fuel, outcome.ops);
+        Ok((outcome, trace))
+    }
+
+    /// Makes every later call of this runtime perturb the output of trace leaf
+    /// `fault.leaf` (test builds only), or stops doing so.
+    #[cfg(feature = "fault-injection")]
+    pub fn set_op_fault(&self, fault: Option<crate::trace::fault::OpFault>) {
+        *self.fault.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = fault;
+    }
+
+    #[cfg(feature = "fault-injection")]
+    fn op_fault(&self) -> Option<crate::trace::fault::OpFault> {
+        *self.fault.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One call, traced when `tracer` is given; the tracer comes back with the outcome.
+    #[expect(clippy::too_many_arguments, reason = "the one place every call option meets")]
+    fn run_call(
+        &self,
+        function: &Function,
+        input: &[u8],
+        seed: u64,
+        limits: &Limits,
+        cancel: Option<Arc<AtomicBool>>,
+        listener: Option<EmitListener>,
+        tracer: Option<Tracer>,
+    ) -> Result<(Outcome, Option<Tracer>), InvokeError> {
         let started = Instant::now();
         let (wasi_ctx, stdio) = wasi::sandbox_ctx(seed, limits.stdio_bytes);
         let stop = StopCheck { deadline: started + limits.timeout, cancel };
-        let state = CallState {
+        let mut state = CallState {
             wasi: wasi_ctx,
             table: ResourceTable::new(),
             limiter: MemoryLimiter { memory_bytes: limits.memory_bytes, refused_memory: None },
@@ -272,6 +354,7 @@ impl Runtime {
             stop: stop.clone(),
             fault: None,
         };
+        state.nn.tracer = tracer;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(limits.fuel).map_err(|e| InvokeError::Trap(format!("{e:#}")))?;
@@ -309,14 +392,15 @@ impl Runtime {
             used if used.iter().all(|u| *u == ExecutorUsed::Gpu) => "gpu",
             _ => "cpu",
         };
-        Ok(Outcome {
+        let outcome = Outcome {
             output,
             emitted: std::mem::take(&mut state.output.chunks),
             fuel,
             ops: state.nn.ops,
             backend,
             timings: Timings { instantiate, run, compute: state.nn.compute_time },
-        })
+        };
+        Ok((outcome, state.nn.tracer.take()))
     }
 }
 

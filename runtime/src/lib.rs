@@ -16,14 +16,17 @@
 
 mod backend;
 mod compile;
+pub mod dispute;
 mod function;
 mod invoke;
 mod limits;
 mod nn;
 pub mod node;
 pub mod receipt;
+pub mod signed;
 mod state;
 pub mod streamed;
+pub mod trace;
 mod wasi;
 
 pub use backend::{Backend, BackendError, ResolvedBackend, open_tested_gpu};

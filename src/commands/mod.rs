@@ -4,6 +4,7 @@
 pub mod build;
 pub mod chat;
 pub mod demo;
+pub mod dispute;
 pub mod functions;
 pub mod gc;
 pub mod invoke;

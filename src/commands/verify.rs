@@ -1,4 +1,4 @@
-//! `wasmnn verify RECEIPT [--input FILE | --from URL] [--registry URL]`: re-execute the
+//! `wasmnn verify RECEIPT [--input FILE | --from URL] [--registry URL] [--against URL]`: re-execute the
 //! call a receipt describes and say whether it matches (DESIGN.md "Receipts and
 //! verification").
 //!
@@ -16,6 +16,10 @@
 //!    node loads it and re-run on the global `--backend` with its default limits and the
 //!    receipt's seed;
 //! 5. the local output digest, fuel and op count equal the receipt's.
+//!
+//! With `--against URL`, the call is also traced (docs/TRACES.md) and its Merkle root
+//! compared with the one the node at URL commits to; when they differ the dispute runs as
+//! `wasmnn dispute run` (exit 1 with the verdict printed).
 //!
 //! A match prints `match …` to stdout (exit 0); a mismatch prints `MISMATCH …` and one
 //! line per differing field (exit 1). A receipt that cannot be checked (bad signature,
@@ -39,6 +43,23 @@ use crate::commands::pull::pull_into_store;
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    call: CallArgs,
+    /// Also compare op traces with this node (`POST URL/v1/traces`): equal Merkle roots
+    /// print `trace match`; otherwise the dispute runs (`wasmnn dispute run`) and its
+    /// verdict is printed (exit 1).
+    #[arg(long, value_name = "URL")]
+    against: Option<String>,
+    /// The key that signs this side's trace commitment and a verdict [default: a fresh key
+    /// for this run].
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+}
+
+/// Which call to re-execute: the receipt and where its input and function come from
+/// (shared by `verify` and `dispute`).
+#[derive(Debug, clap::Args)]
+pub struct CallArgs {
     /// The receipt: a file holding its JSON, or its URL
     /// http(s)://NODE/v1/receipts/sha256:<hex>.
     receipt: String,
@@ -56,64 +77,31 @@ pub struct Args {
     registry: Option<String>,
 }
 
-/// Checks and re-executes the receipt's call; prints `match` or `MISMATCH`.
+/// A checked receipt with its input, and the function loaded on a local runtime.
+pub struct Call {
+    /// The receipt (signature and spec version checked).
+    pub signed: SignedReceipt,
+    /// The call's input (digest checked).
+    pub input: Vec<u8>,
+    /// The function the receipt names.
+    pub function: Function,
+    /// The runtime it is loaded on (the global --backend).
+    pub runtime: Runtime,
+    /// `name@version (sha256:…)`.
+    pub name: String,
+    /// The node the receipt came from (`--from`, or a receipt URL's node).
+    pub from: Option<String>,
+}
+
+/// Checks and re-executes the receipt's call; prints `match` or `MISMATCH`, then, with
+/// `--against`, compares traces.
 pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let (json, receipt_node) = read_receipt(&args.receipt)?;
-    let signed = match SignedReceipt::from_json(&json) {
-        Ok(signed) => signed,
-        Err(ReceiptError::BadSignature) => bail!(
-            "bad signature: the receipt {} does not verify with the node key it names; it was altered or forged",
-            args.receipt
-        ),
-        Err(e) => return Err(e).with_context(|| format!("{} is not a signed receipt", args.receipt)),
-    };
-    let receipt = signed.receipt();
+    let call = Call::resolve(&args.call, globals)?;
+    let (signed, receipt) = (&call.signed, call.signed.receipt());
     let id = signed.id();
-    if receipt.spec_version != wasmnn_host_gpu::SPEC_VERSION {
-        bail!(
-            "the receipt was made under numerics spec version {}, but this wasmnn implements version {}; \
-             verify it with a wasmnn of that version",
-            receipt.spec_version,
-            wasmnn_host_gpu::SPEC_VERSION
-        );
-    }
-    let from = args.from.clone().or(receipt_node);
-
-    let (input, input_from) = match (&args.input, &from) {
-        (Some(path), _) => (read_input(path)?, format!("the input {}", path.display())),
-        (None, Some(url)) => {
-            let client = RegistryClient::new(url)?;
-            let mut bytes = Vec::new();
-            client
-                .call_data(&id, CallData::Input, &mut bytes)
-                .with_context(|| format!("cannot fetch the input of receipt {}", id.prefixed()))?;
-            (bytes, format!("the input recorded by {}", client.url()))
-        }
-        (None, None) => {
-            bail!("say where the call's input is: --input FILE, or --from URL (the node that recorded the call)")
-        }
-    };
-    let input_digest = Sha256Digest::of_bytes(&input);
-    if input_digest != receipt.input {
-        bail!(
-            "input digest mismatch: the receipt's input is {}, but {input_from} is {}",
-            receipt.input.prefixed(),
-            input_digest.prefixed()
-        );
-    }
-
-    let dir = verify_data_dir()?;
-    let registry = args.registry.as_deref().or(from.as_deref());
-    let manifest = cached_function(&dir, &receipt.manifest, registry)?;
-    let backend = globals.backend.resolve()?;
-    let runtime = Runtime::new(backend, globals.backend, Some(&globals.compile_cache()?))?;
-    let store = Store::open(&dir, Policy::default())
-        .with_context(|| format!("cannot open function cache {}", dir.display()))?;
-    let function = Function::from_store(&manifest, &store, &runtime)
-        .with_context(|| format!("cannot load function {} from {}", describe(&manifest), dir.display()))?;
-    drop(store);
-    let outcome = runtime
-        .invoke(&function, &input, receipt.seed, &function.default_limits(), None)
+    let outcome = call
+        .runtime
+        .invoke(&call.function, &call.input, receipt.seed, &call.function.default_limits(), None)
         .with_context(|| format!("re-executing the call of receipt {} failed locally", id.prefixed()))?;
     let output = Sha256Digest::of_bytes(&outcome.full_output());
 
@@ -127,7 +115,8 @@ pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     if outcome.ops != receipt.ops {
         differences.push(format!("ops: receipt {}, local {}", receipt.ops, outcome.ops));
     }
-    if differences.is_empty() {
+    let matched = differences.is_empty();
+    if matched {
         println!(
             "match {} · output {} · fuel {} · ops {} · backend {} (receipt: {})",
             id.prefixed(),
@@ -137,20 +126,94 @@ pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             outcome.backend,
             receipt.backend
         );
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        println!(
+            "MISMATCH {} · {} re-executed on backend {} (receipt: {}, node {})",
+            id.prefixed(),
+            call.name,
+            outcome.backend,
+            receipt.backend,
+            receipt.node
+        );
+        for difference in differences {
+            println!("{difference}");
+        }
     }
-    println!(
-        "MISMATCH {} · {} re-executed on backend {} (receipt: {}, node {})",
-        id.prefixed(),
-        describe(&manifest),
-        outcome.backend,
-        receipt.backend,
-        receipt.node
-    );
-    for difference in differences {
-        println!("{difference}");
+    let traces_agree = match &args.against {
+        Some(node) => {
+            let key = crate::commands::dispute::challenger_key(args.key.as_deref())?;
+            let options = crate::commands::dispute::ChallengeOptions::default();
+            crate::commands::dispute::challenge(&call, node, &key, &options, false)?
+        }
+        None => true,
+    };
+    Ok(if matched && traces_agree { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+impl Call {
+    /// Reads and checks the receipt, fetches and checks the input, and loads the function
+    /// (fetching it by manifest digest into the local function cache when needed).
+    ///
+    /// # Errors
+    /// The check that failed, or what could not be fetched.
+    pub fn resolve(args: &CallArgs, globals: &Globals) -> anyhow::Result<Call> {
+        let (json, receipt_node) = read_receipt(&args.receipt)?;
+        let signed = match SignedReceipt::from_json(&json) {
+            Ok(signed) => signed,
+            Err(ReceiptError::BadSignature) => bail!(
+                "bad signature: the receipt {} does not verify with the node key it names; it was altered or forged",
+                args.receipt
+            ),
+            Err(e) => return Err(e).with_context(|| format!("{} is not a signed receipt", args.receipt)),
+        };
+        let receipt = signed.receipt();
+        let id = signed.id();
+        if receipt.spec_version != wasmnn_host_gpu::SPEC_VERSION {
+            bail!(
+                "the receipt was made under numerics spec version {}, but this wasmnn implements version {}; \
+             verify it with a wasmnn of that version",
+                receipt.spec_version,
+                wasmnn_host_gpu::SPEC_VERSION
+            );
+        }
+        let from = args.from.clone().or(receipt_node);
+
+        let (input, input_from) = match (&args.input, &from) {
+            (Some(path), _) => (read_input(path)?, format!("the input {}", path.display())),
+            (None, Some(url)) => {
+                let client = RegistryClient::new(url)?;
+                let mut bytes = Vec::new();
+                client
+                    .call_data(&id, CallData::Input, &mut bytes)
+                    .with_context(|| format!("cannot fetch the input of receipt {}", id.prefixed()))?;
+                (bytes, format!("the input recorded by {}", client.url()))
+            }
+            (None, None) => {
+                bail!("say where the call's input is: --input FILE, or --from URL (the node that recorded the call)")
+            }
+        };
+        let input_digest = Sha256Digest::of_bytes(&input);
+        if input_digest != receipt.input {
+            bail!(
+                "input digest mismatch: the receipt's input is {}, but {input_from} is {}",
+                receipt.input.prefixed(),
+                input_digest.prefixed()
+            );
+        }
+
+        let dir = verify_data_dir()?;
+        let registry = args.registry.as_deref().or(from.as_deref());
+        let manifest = cached_function(&dir, &receipt.manifest, registry)?;
+        let backend = globals.backend.resolve()?;
+        let runtime = Runtime::new(backend, globals.backend, Some(&globals.compile_cache()?))?;
+        let store = Store::open(&dir, Policy::default())
+            .with_context(|| format!("cannot open function cache {}", dir.display()))?;
+        let function = Function::from_store(&manifest, &store, &runtime)
+            .with_context(|| format!("cannot load function {} from {}", describe(&manifest), dir.display()))?;
+        drop(store);
+        let name = describe(&manifest);
+        Ok(Call { signed, input, function, runtime, name, from })
     }
-    Ok(ExitCode::from(1))
 }
 
 /// The receipt JSON and, for a receipt URL, the node's base URL.

@@ -4,6 +4,7 @@
 
 mod chat;
 mod cli;
+mod dispute;
 mod examples;
 mod gguf;
 mod handlers;

@@ -7,6 +7,7 @@
 //! from a pool, reused once the last reader of its previous value has run.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::context::GpuContext;
@@ -32,6 +33,9 @@ pub(super) struct Plan {
     pub(super) graph: Graph,
     storage_of: Vec<Option<Arc<wgpu::Buffer>>>,
     steps: Vec<Step>,
+    /// Per node (in graph order): its steps in `steps` (empty for an alias or a node with
+    /// no work), so that a traced run can read each node's output right after it.
+    node_steps: Vec<Range<usize>>,
     /// Per graph output: a mappable buffer its bytes are copied into.
     staging: Vec<wgpu::Buffer>,
 }
@@ -40,8 +44,13 @@ impl Plan {
     /// Lowers `graph` (specialized: concrete facts) on `ctx`.
     pub(super) fn new(ctx: &GpuContext, graph: Graph, constants: &mut ConstantBuffers) -> Result<Self, GpuError> {
         let lowered = lower_nodes(&graph)?;
-        let mut plan =
-            Plan { storage_of: vec![None; graph.values().len()], steps: Vec::new(), staging: Vec::new(), graph };
+        let mut plan = Plan {
+            storage_of: vec![None; graph.values().len()],
+            steps: Vec::new(),
+            node_steps: Vec::with_capacity(lowered.len()),
+            staging: Vec::new(),
+            graph,
+        };
         let roots = alias_roots(&plan.graph, &lowered);
         let last_read = last_reads(&plan.graph, &roots);
         for &id in plan.graph.inputs() {
@@ -68,6 +77,7 @@ impl Plan {
                         Some(constant_buffer(ctx, constants, &plan.graph.value(id).name, constant)?);
                 }
             }
+            let first_step = plan.steps.len();
             let output = match lowered {
                 Lowered::Alias(i) => plan.buffer(node.inputs[*i])?,
                 Lowered::Dispatches(dispatches) => {
@@ -83,6 +93,7 @@ impl Plan {
                     buffer
                 }
             };
+            plan.node_steps.push(first_step..plan.steps.len());
             plan.storage_of[node.output.index()] = Some(output);
             let mut finished: Vec<ValueId> = node.inputs.iter().map(|id| roots[id.index()]).collect();
             finished.sort_unstable();
@@ -131,11 +142,23 @@ impl Plan {
         let mut pass = encoder
             .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("wasmnn run"), timestamp_writes: None });
         pass.set_bind_group(0, &ctx.numerics, &[]);
-        for step in &self.steps {
-            pass.set_pipeline(&step.pipeline);
-            pass.set_bind_group(1, &step.bind_group, &[]);
-            pass.dispatch_workgroups(step.workgroups[0], step.workgroups[1], 1);
+        launch(&mut pass, &self.steps);
+    }
+
+    /// Records the kernel launches of node `index` (graph order) into a compute pass of
+    /// their own: a traced run follows each with a copy of the node's output. Nothing for
+    /// an alias or a node with no work.
+    pub(super) fn record_node(&self, ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, index: usize) {
+        let Some(steps) = self.node_steps.get(index).and_then(|range| self.steps.get(range.clone())) else {
+            return;
+        };
+        if steps.is_empty() {
+            return;
         }
+        let mut pass = encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("wasmnn node"), timestamp_writes: None });
+        pass.set_bind_group(0, &ctx.numerics, &[]);
+        launch(&mut pass, steps);
     }
 
     /// The staging buffer of each graph output, in order.
@@ -186,6 +209,15 @@ impl Plan {
             });
         }
         Ok(Some(Step { pipeline, bind_group, workgroups: [x, y] }))
+    }
+}
+
+/// Records `steps` into `pass` (whose group 0 is bound).
+fn launch(pass: &mut wgpu::ComputePass<'_>, steps: &[Step]) {
+    for step in steps {
+        pass.set_pipeline(&step.pipeline);
+        pass.set_bind_group(1, &step.bind_group, &[]);
+        pass.dispatch_workgroups(step.workgroups[0], step.workgroups[1], 1);
     }
 }
 

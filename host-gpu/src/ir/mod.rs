@@ -191,6 +191,30 @@ impl Graph {
         fold::infer_and_fold(&mut graph)?;
         Ok(graph)
     }
+
+    /// [`Graph::specialize`] with one shape per graph input, in [`Graph::inputs`] order
+    /// (how executors key their specializations: by the shapes of the tensors they got).
+    ///
+    /// # Errors
+    /// As [`Graph::specialize`]; [`GraphError::Input`] when the number of shapes is not
+    /// the number of inputs.
+    pub fn specialize_for(&self, shapes: &[Vec<usize>]) -> Result<Graph, GraphError> {
+        if shapes.len() != self.inputs.len() {
+            let message = format!("{} input shapes given for {} inputs", shapes.len(), self.inputs.len());
+            let name = match self.inputs.get(shapes.len()) {
+                Some(&id) => self.values[id.index()].name.clone(),
+                None => "(extra)".to_owned(),
+            };
+            return Err(GraphError::Input { name, message });
+        }
+        let named: Vec<(&str, Vec<usize>)> = self
+            .inputs
+            .iter()
+            .zip(shapes)
+            .map(|(&id, shape)| (self.values[id.index()].name.as_str(), shape.clone()))
+            .collect();
+        self.specialize(&named)
+    }
 }
 
 impl fmt::Display for Graph {

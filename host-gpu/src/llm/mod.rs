@@ -21,6 +21,7 @@ pub mod cpu;
 pub mod gpu;
 pub mod kernels;
 pub mod quant;
+pub mod trace;
 mod weights;
 
 #[cfg(test)]

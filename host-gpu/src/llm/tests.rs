@@ -233,3 +233,245 @@ fn swiglu_specials() {
     );
     assert_eq!(y[6].to_bits(), (-0.0f32).to_bits());
 }
+
+/// Traced steps: every leaf in order, re-executable op by op from the recorded leaves.
+mod traced {
+    use std::sync::Arc;
+
+    use crate::llm::gpu::conformance::tiny_model;
+    use crate::llm::trace::{SlotArg, SlotInput, eval_slot, inputs_of, slot_shape, step_slots};
+    use crate::llm::{CpuSession, Llama, LlmError, QKind, Session};
+    use crate::trace::{LayerOp, LeafTensor, LlmSlot, Tap, TapPoint};
+
+    /// The steps of the traced sessions: a prompt of 5 tokens, then 1, then 1.
+    const STEPS: [&[i64]; 3] = [&[3, 1, 4, 1, 5], &[9], &[26]];
+
+    /// One recorded leaf.
+    #[derive(Debug, Clone)]
+    struct Leaf {
+        slot: LlmSlot,
+        start: usize,
+        n: usize,
+        shape: Vec<usize>,
+        ids: Vec<i64>,
+        values: Vec<f32>,
+    }
+
+    impl Leaf {
+        fn same(&self, other: &Leaf) -> bool {
+            self.ids == other.ids && bits(&self.values) == bits(&other.values) && self.shape == other.shape
+        }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Records every leaf as the tap leaves it; leaf `perturb` (counted over the whole
+    /// session) is changed first: its first value + 1, or its first id + 1 (mod `vocab`).
+    struct Recorder {
+        leaves: Vec<Leaf>,
+        perturb: Option<usize>,
+        vocab: i64,
+    }
+
+    impl Tap for Recorder {
+        fn leaf(&mut self, at: TapPoint<'_>, tensor: LeafTensor<'_>) {
+            let TapPoint::Llm { slot, start, n } = at else { panic!("a graph tap point in an LLM step") };
+            let perturb = self.perturb == Some(self.leaves.len());
+            let leaf = match tensor {
+                LeafTensor::Tensor(t) => {
+                    if perturb {
+                        let mut ids = t.as_i64().expect("ids").to_vec();
+                        ids[0] = (ids[0] + 1) % self.vocab;
+                        *t = crate::tensor::Tensor::from_i64(t.shape().to_vec(), ids).expect("ids");
+                    }
+                    let ids = t.as_i64().expect("the step input is I64").to_vec();
+                    Leaf { slot, start, n, shape: t.shape().to_vec(), ids, values: Vec::new() }
+                }
+                LeafTensor::F32 { shape, data } => {
+                    if perturb {
+                        data[0] += 1.0;
+                    }
+                    Leaf { slot, start, n, shape: shape.to_vec(), ids: Vec::new(), values: data.to_vec() }
+                }
+            };
+            self.leaves.push(leaf);
+        }
+    }
+
+    /// Runs [`STEPS`] traced: the logits and the leaves of each step.
+    fn run(model: &Arc<Llama>, perturb: Option<usize>) -> (Vec<Vec<f32>>, Vec<Vec<Leaf>>) {
+        let mut session = CpuSession::new(Arc::clone(model), 16);
+        let mut recorder = Recorder { leaves: Vec::new(), perturb, vocab: model.config.vocab as i64 };
+        let mut logits = Vec::new();
+        let mut steps = Vec::new();
+        for tokens in STEPS {
+            let before = recorder.leaves.len();
+            logits.push(session.forward_traced(tokens, &|| false, &mut recorder).expect("traced step"));
+            steps.push(recorder.leaves[before..].to_vec());
+        }
+        (logits, steps)
+    }
+
+    /// Re-executes every op leaf of every step from the recorded leaves it reads, except
+    /// leaf `skip` (step, index), and compares bits.
+    fn check_reexecution(model: &Llama, steps: &[Vec<Leaf>], skip: Option<(usize, usize)>) {
+        let layers = model.layers.len();
+        let index_of = |slot: LlmSlot| step_slots(layers).position(|s| s == slot).expect("a slot of the step");
+        for (s, leaves) in steps.iter().enumerate() {
+            for (i, leaf) in leaves.iter().enumerate() {
+                if leaf.slot == LlmSlot::Input || skip == Some((s, i)) {
+                    continue;
+                }
+                let histories: Vec<Vec<f32>> = inputs_of(leaf.slot, layers)
+                    .iter()
+                    .map(|input| match *input {
+                        SlotInput::History(slot) => {
+                            steps[..=s].iter().flat_map(|step| step[index_of(slot)].values.clone()).collect()
+                        }
+                        SlotInput::Step(_) => Vec::new(),
+                    })
+                    .collect();
+                let args: Vec<SlotArg<'_>> = inputs_of(leaf.slot, layers)
+                    .iter()
+                    .zip(&histories)
+                    .map(|(input, history)| match *input {
+                        SlotInput::Step(LlmSlot::Input) => SlotArg::Ids(&leaves[0].ids),
+                        SlotInput::Step(slot) => SlotArg::F32(&leaves[index_of(slot)].values),
+                        SlotInput::History(_) => SlotArg::F32(history),
+                    })
+                    .collect();
+                let got = eval_slot(model, leaf.slot, leaf.start, leaf.n, &args).expect("the op re-executes");
+                assert_eq!(bits(&got), bits(&leaf.values), "step {s} leaf {i} ({:?})", leaf.slot);
+            }
+        }
+    }
+
+    fn models() -> Vec<Arc<Llama>> {
+        vec![Arc::new(tiny_model(11, false, QKind::Q4_1)), Arc::new(tiny_model(12, true, QKind::Q8_0))]
+    }
+
+    #[test]
+    fn traced_steps_give_the_plain_logits_and_every_leaf_in_order() {
+        for model in models() {
+            let (logits, steps) = run(&model, None);
+            let mut plain = CpuSession::new(Arc::clone(&model), 16);
+            let mut start = 0;
+            for ((tokens, got), leaves) in STEPS.iter().zip(&logits).zip(&steps) {
+                let want = plain.forward(tokens, &|| false).expect("plain step");
+                assert_eq!(bits(got), bits(&want), "logits");
+                let n = tokens.len();
+                assert_eq!(leaves.len() as u64, 1 + model.ops_per_step());
+                let slots: Vec<LlmSlot> = leaves.iter().map(|l| l.slot).collect();
+                assert_eq!(slots, step_slots(model.layers.len()).collect::<Vec<_>>());
+                assert_eq!(leaves[0].ids, *tokens);
+                assert_eq!(leaves[0].shape, vec![n]);
+                for leaf in &leaves[1..] {
+                    assert_eq!((leaf.start, leaf.n), (start, n));
+                    let shape = slot_shape(&model, leaf.slot, n);
+                    assert_eq!(leaf.shape, shape.to_vec(), "{:?}", leaf.slot);
+                    assert_eq!(leaf.values.len(), shape[0] * shape[1]);
+                }
+                assert_eq!(bits(&leaves[leaves.len() - 1].values), bits(got), "the head leaf is the logits");
+                start += n;
+            }
+            check_reexecution(&model, &steps, None);
+        }
+    }
+
+    #[test]
+    fn eval_slot_rejects_arguments_that_do_not_fit() {
+        let model = &models()[0];
+        let (dim, kv) = (model.config.dim, model.config.kv_dim());
+        let attention = LlmSlot::Layer { layer: 1, op: LayerOp::Attention };
+        let (q, k, v) = (vec![0.5; 2 * dim], vec![0.25; 5 * kv], vec![0.125; 5 * kv]);
+        let good = [SlotArg::F32(&q), SlotArg::F32(&k), SlotArg::F32(&v)];
+        assert!(eval_slot(model, attention, 3, 2, &good).is_ok());
+        let short = [SlotArg::F32(&q), SlotArg::F32(&k[kv..]), SlotArg::F32(&v)];
+        let ids = [1i64];
+        let cases: Vec<(LlmSlot, usize, usize, Vec<SlotArg<'_>>)> = vec![
+            (attention, 3, 2, short.to_vec()),
+            (attention, 3, 2, good[..2].to_vec()),
+            (attention, 3, 2, [&good[..], &[SlotArg::F32(&q)]].concat()),
+            (attention, 3, 2, vec![SlotArg::F32(&q), SlotArg::Ids(&ids), SlotArg::F32(&v)]),
+            (attention, 2, 2, good.to_vec()),
+            (attention, model.max_context, 2, good.to_vec()),
+            (LlmSlot::Layer { layer: 9, op: LayerOp::Q }, 0, 2, vec![SlotArg::F32(&q)]),
+            (LlmSlot::Layer { layer: 0, op: LayerOp::Q }, 0, 2, vec![SlotArg::F32(&q[1..])]),
+            (LlmSlot::Layer { layer: 0, op: LayerOp::Q }, 0, 0, vec![SlotArg::F32(&[])]),
+            (LlmSlot::Input, 0, 1, vec![SlotArg::Ids(&ids)]),
+            (LlmSlot::Embed, 0, 1, vec![SlotArg::F32(&q[..1])]),
+            (LlmSlot::Embed, 0, 2, vec![SlotArg::Ids(&ids)]),
+            (LlmSlot::FinalNorm, 0, 2, vec![SlotArg::F32(&q[..dim])]),
+            (LlmSlot::Head, 0, 2, vec![SlotArg::F32(&q)]),
+        ];
+        for (i, (slot, start, n, args)) in cases.iter().enumerate() {
+            let result = eval_slot(model, *slot, *start, *n, args);
+            assert!(matches!(result, Err(LlmError::Model(_))), "case {i}: {result:?}");
+        }
+        for bad in [-1i64, model.config.vocab as i64] {
+            let result = eval_slot(model, LlmSlot::Embed, 0, 1, &[SlotArg::Ids(&[bad])]);
+            assert!(matches!(result, Err(LlmError::BadToken { .. })), "{result:?}");
+        }
+        assert!(eval_slot(model, LlmSlot::Head, 0, 2, &[SlotArg::F32(&q[..dim])]).is_ok());
+    }
+
+    #[test]
+    fn a_perturbed_leaf_changes_later_leaves_and_nothing_before() {
+        let model = &models()[0];
+        let per_step = 1 + model.ops_per_step() as usize;
+        let (clean_logits, clean) = run(model, None);
+        let head = per_step - 1;
+        let layer0 = |op| 2 + LayerOp::ALL.iter().position(|&o| o == op).expect("op");
+        let attention0 = layer0(LayerOp::Attention);
+        // Perturbations nothing later in the step shows: a product's quantization or a
+        // saturated softmax (the tiny model's scores are large) may absorb one.
+        let mut absorbed = Vec::new();
+        for k in 0..per_step {
+            let (logits, steps) = run(model, Some(per_step + k));
+            let what = format!("leaf {k} ({:?}) of step 1", clean[1][k].slot);
+            assert!(steps[0].iter().zip(&clean[0]).all(|(a, b)| a.same(b)), "{what}: step 0 changed");
+            for i in 0..k {
+                assert!(steps[1][i].same(&clean[1][i]), "{what}: leaf {i} changed");
+            }
+            assert!(!steps[1][k].same(&clean[1][k]), "{what} was not perturbed");
+            // Everything after it is what the ops make of the perturbed value.
+            check_reexecution(model, &steps, Some((1, k)));
+            let later_changed = steps[1][k + 1..].iter().zip(&clean[1][k + 1..]).any(|(a, b)| !a.same(b));
+            if k < head && !later_changed {
+                absorbed.push(k);
+            }
+            assert_eq!(bits(&logits[0]), bits(&clean_logits[0]));
+            let (a, b) = (&steps[2][attention0], &clean[2][attention0]);
+            let feeds_cache = [LayerOp::AttnNorm, LayerOp::K, LayerOp::V, LayerOp::RopeK].map(layer0);
+            if k < 2 || feeds_cache.contains(&k) {
+                assert!(!a.same(b), "{what}: the next step's attention did not see it through the cache");
+            }
+        }
+        assert!(absorbed.len() * 10 < per_step, "perturbations of leaves {absorbed:?} changed nothing later");
+    }
+
+    #[test]
+    fn a_cancelled_traced_step_leaves_the_session_as_it_was() {
+        let model = &models()[0];
+        let mut session = CpuSession::new(Arc::clone(model), 16);
+        let mut recorder = Recorder { leaves: Vec::new(), perturb: None, vocab: model.config.vocab as i64 };
+        session.forward_traced(STEPS[0], &|| false, &mut recorder).expect("step");
+        let result = session.forward_traced(STEPS[1], &|| true, &mut recorder);
+        assert!(matches!(result, Err(LlmError::Cancelled)), "{result:?}");
+        assert_eq!(session.position(), STEPS[0].len());
+        let mut plain = CpuSession::new(Arc::clone(model), 16);
+        plain.forward(STEPS[0], &|| false).expect("step");
+        let want = plain.forward(STEPS[1], &|| false).expect("step");
+        let got = session.forward_traced(STEPS[1], &|| false, &mut recorder).expect("step");
+        assert_eq!(bits(&got), bits(&want));
+        // A tap that makes the ids invalid: refused, nothing changes.
+        let bad = Recorder { leaves: Vec::new(), perturb: Some(0), vocab: i64::MAX };
+        let mut bad = bad;
+        let mut last = CpuSession::new(Arc::clone(model), 16);
+        let result = last.forward_traced(&[model.config.vocab as i64 - 1], &|| false, &mut bad);
+        assert!(matches!(result, Err(LlmError::BadToken { .. })), "{result:?}");
+        assert_eq!(last.position(), 0);
+    }
+}

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use wasmnn_host_gpu::gpu::{GpuError, GpuModel};
 use wasmnn_host_gpu::llm::gpu::{GpuLlama, GpuSession};
 use wasmnn_host_gpu::llm::{CpuSession, Llama, LlmError, Session};
+use wasmnn_host_gpu::trace::Tap;
 use wasmnn_host_gpu::{CpuExecutor, ExecError, Graph, Tensor, onnx};
 use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::handler::ModelEncoding;
@@ -106,25 +107,54 @@ impl LoadedGraph {
             }
         };
         match gpu {
-            Some(model) => {
-                model.run_until(inputs, stop).map(|(out, _)| (out, ExecutorUsed::Gpu)).map_err(|e| match e {
-                    GpuError::UnknownInput(_) | GpuError::MissingInput(_) | GpuError::Input { .. } => {
-                        RunFailure::Inputs(e.to_string())
-                    }
-                    GpuError::Cancelled(_) => RunFailure::Cancelled,
-                    other => RunFailure::Executor(other.to_string()),
-                })
-            }
-            None => {
-                CpuExecutor.run_until(graph, inputs, stop).map(|out| (out, ExecutorUsed::Cpu)).map_err(|e| match e {
-                    ExecError::MissingInput(_) | ExecError::UnknownInput(_) | ExecError::BadInput { .. } => {
-                        RunFailure::Inputs(e.to_string())
-                    }
-                    ExecError::Cancelled { .. } => RunFailure::Cancelled,
-                    other => RunFailure::Executor(other.to_string()),
-                })
-            }
+            Some(model) => model.run_until(inputs, stop).map(|(out, _)| (out, ExecutorUsed::Gpu)).map_err(gpu_failure),
+            None => CpuExecutor.run_until(graph, inputs, stop).map(|out| (out, ExecutorUsed::Cpu)).map_err(cpu_failure),
         }
+    }
+
+    /// Runs a stateless graph showing `tap` every input and node output: on the GPU when
+    /// the graph is compiled there (each node's output read back as it is made), else on
+    /// the CPU reference, specialized to the inputs' shapes (the graph the GPU runs) and
+    /// unfused. Both give the same leaves bit for bit.
+    pub fn run_traced(
+        &self,
+        inputs: Vec<(String, Tensor)>,
+        stop: &dyn Fn() -> bool,
+        tap: &mut dyn Tap,
+    ) -> Result<(Vec<(String, Tensor)>, ExecutorUsed), RunFailure> {
+        if let LoadedGraph::Graph { gpu: Some(model), .. } = self {
+            return model.run_traced(inputs, stop, tap).map(|(out, _)| (out, ExecutorUsed::Gpu)).map_err(gpu_failure);
+        }
+        let graph = self.specialized(&inputs)?;
+        CpuExecutor.run_traced(&graph, inputs, stop, tap).map(|out| (out, ExecutorUsed::Cpu)).map_err(cpu_failure)
+    }
+
+    /// The graph specialized to the shapes of `inputs`: what traced runs execute, and what
+    /// a referee re-executes one node of.
+    ///
+    /// # Errors
+    /// [`RunFailure::Inputs`] when the inputs do not fit the graph.
+    pub fn specialized(&self, inputs: &[(String, Tensor)]) -> Result<Graph, RunFailure> {
+        let LoadedGraph::Graph { graph, .. } = self else {
+            return Err(RunFailure::Inputs("an LLM runs in its execution context's session".into()));
+        };
+        let shapes: Vec<(&str, Vec<usize>)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shape().to_vec())).collect();
+        graph.specialize(&shapes).map_err(|e| RunFailure::Inputs(e.to_string()))
+    }
+
+    /// The LLM's weights (`None` for a stateless graph).
+    pub fn llama(&self) -> Option<&Arc<Llama>> {
+        match self {
+            LoadedGraph::Llm { model, .. } => Some(model),
+            LoadedGraph::Graph { .. } => None,
+        }
+    }
+
+    /// A CPU reference session of an LLM (`None` for a stateless graph): what traced calls
+    /// run, whatever the backend.
+    pub fn new_cpu_session(&self) -> Option<CpuSession> {
+        let LoadedGraph::Llm { model, .. } = self else { return None };
+        Some(CpuSession::new(Arc::clone(model), LLM_CONTEXT))
     }
 
     /// A one-line description of the graph's inputs, for error messages.
@@ -142,6 +172,28 @@ impl LoadedGraph {
             })
             .collect();
         inputs.join(", ")
+    }
+}
+
+/// How a GPU run's failure reaches the guest.
+fn gpu_failure(e: GpuError) -> RunFailure {
+    match e {
+        GpuError::UnknownInput(_) | GpuError::MissingInput(_) | GpuError::Input { .. } => {
+            RunFailure::Inputs(e.to_string())
+        }
+        GpuError::Cancelled(_) => RunFailure::Cancelled,
+        other => RunFailure::Executor(other.to_string()),
+    }
+}
+
+/// How a CPU run's failure reaches the guest.
+fn cpu_failure(e: ExecError) -> RunFailure {
+    match e {
+        ExecError::MissingInput(_) | ExecError::UnknownInput(_) | ExecError::BadInput { .. } => {
+            RunFailure::Inputs(e.to_string())
+        }
+        ExecError::Cancelled { .. } => RunFailure::Cancelled,
+        other => RunFailure::Executor(other.to_string()),
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use wasmnn_host_gpu::llm::LlmError;
+use wasmnn_host_gpu::llm::{LlmError, Session as _};
 use wasmtime::component::Resource;
 
 use super::bindings::HandlerImports;
@@ -12,11 +12,12 @@ use super::bindings::wasi::nn::errors::{self, ErrorCode};
 use super::bindings::wasi::nn::graph::{self, ExecutionTarget, GraphBuilder, GraphEncoding};
 use super::bindings::wasi::nn::inference;
 use super::bindings::wasi::nn::tensor::{self, TensorData, TensorDimensions, TensorType};
-use super::graphs::{LLM_INPUT, LoadedGraph, RunFailure};
+use super::graphs::{ExecutorUsed, LLM_INPUT, LoadedGraph, RunFailure};
 use super::tensor::{GuestTensor, TENSOR_OVERHEAD};
-use super::{ExecutionContext, GraphHandle, LlmContext, NnError};
+use super::{ExecutionContext, GraphHandle, LlmContext, LlmSession, NnError};
 use crate::invoke::InvokeError;
 use crate::state::CallState;
+use crate::trace::ComputeScope;
 
 /// A host function's result: a guest-visible error, or a trap.
 type NnResult<T> = wasmtime::Result<Result<T, Resource<NnError>>>;
@@ -85,9 +86,16 @@ impl CallState {
         self.charge(growth)?;
         let stop = self.stop.clone();
         let started = Instant::now();
-        let llm =
-            self.table.get_mut(context)?.session.as_mut().ok_or_else(|| wasmtime::format_err!("not an LLM context"))?;
-        let result = llm.session.forward(&tokens, &|| stop.fired());
+        let context = self.table.get_mut(context)?;
+        let scope = ComputeScope { context: context.index, model: &context.model };
+        let llm = context.session.as_mut().ok_or_else(|| wasmtime::format_err!("not an LLM context"))?;
+        let result = match (&mut llm.session, self.nn.tracer.as_mut()) {
+            (LlmSession::Traced(session), Some(tracer)) => {
+                tracer.compute(scope, |tap| session.forward_traced(&tokens, &|| stop.fired(), tap))
+            }
+            (LlmSession::Traced(session), None) => session.forward(&tokens, &|| stop.fired()),
+            (LlmSession::Plain(session), _) => session.forward(&tokens, &|| stop.fired()),
+        };
         let executor = llm.executor;
         if result.is_ok() {
             llm.charged += growth;
@@ -185,7 +193,7 @@ impl graph::Host for CallState {
             return self.nn_error(ErrorCode::NotFound, message);
         };
         match self.nn.graphs.get(&model) {
-            Ok(graph) => Ok(Ok(self.table.push(GraphHandle(graph))?)),
+            Ok(graph) => Ok(Ok(self.table.push(GraphHandle { graph, model: model.sha256 })?)),
             Err(message) => self.nn_error(ErrorCode::RuntimeError, format!("cannot load model {name:?}: {message}")),
         }
     }
@@ -193,13 +201,26 @@ impl graph::Host for CallState {
 
 impl graph::HostGraph for CallState {
     fn init_execution_context(&mut self, graph: Resource<GraphHandle>) -> NnResult<Resource<ExecutionContext>> {
-        let graph = Arc::clone(&self.table.get(&graph)?.0);
-        let session = match graph.new_session() {
-            None => None,
-            Some(Ok((session, executor))) => Some(LlmContext { session, executor, charged: 0 }),
-            Some(Err(message)) => return self.nn_error(ErrorCode::RuntimeError, message),
+        let handle = self.table.get(&graph)?;
+        let (graph, model) = (Arc::clone(&handle.graph), handle.model);
+        let session = if self.nn.tracer.is_some() {
+            graph.new_cpu_session().map(|session| LlmContext {
+                session: LlmSession::Traced(session),
+                executor: ExecutorUsed::Cpu,
+                charged: 0,
+            })
+        } else {
+            match graph.new_session() {
+                None => None,
+                Some(Ok((session, executor))) => {
+                    Some(LlmContext { session: LlmSession::Plain(session), executor, charged: 0 })
+                }
+                Some(Err(message)) => return self.nn_error(ErrorCode::RuntimeError, message),
+            }
         };
-        Ok(Ok(self.table.push(ExecutionContext { graph, session })?))
+        let index = self.nn.contexts;
+        self.nn.contexts += 1;
+        Ok(Ok(self.table.push(ExecutionContext { graph, model, index, session })?))
     }
 
     fn drop(&mut self, graph: Resource<GraphHandle>) -> wasmtime::Result<()> {
@@ -240,7 +261,14 @@ impl inference::HostGraphExecutionContext for CallState {
         }
         let stop = self.stop.clone();
         let started = Instant::now();
-        let result = graph.run(tensors, &|| stop.fired());
+        let context = self.table.get(&context)?;
+        let result = match self.nn.tracer.as_mut() {
+            None => graph.run(tensors, &|| stop.fired()),
+            Some(tracer) => {
+                let scope = ComputeScope { context: context.index, model: &context.model };
+                tracer.compute(scope, |tap| graph.run_traced(tensors, &|| stop.fired(), tap))
+            }
+        };
         self.nn.compute_time += started.elapsed();
         match result {
             Ok((outputs, used)) => {

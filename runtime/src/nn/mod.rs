@@ -16,9 +16,13 @@ mod tensor;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub(crate) use graphs::LoadedGraph;
 pub use graphs::{ExecutorUsed, GraphCache};
 
+use wasmnn_registry::Sha256Digest;
+
 use crate::function::ModelFile;
+use crate::trace::Tracer;
 use bindings::wasi::nn::errors::ErrorCode;
 
 /// The generated bindings of the `wasmnn:handler/handler` world.
@@ -36,18 +40,32 @@ pub(crate) mod bindings {
     });
 }
 
-/// A graph the guest loaded: the shared compiled model.
-pub struct GraphHandle(Arc<graphs::LoadedGraph>);
+/// A graph the guest loaded: the shared compiled model and its digest.
+pub struct GraphHandle {
+    graph: Arc<graphs::LoadedGraph>,
+    model: Sha256Digest,
+}
 
 /// An execution context: one use of a graph; for an LLM, a session with its KV cache.
 pub struct ExecutionContext {
     graph: Arc<graphs::LoadedGraph>,
+    /// The model's digest (named in trace leaves).
+    model: Sha256Digest,
+    /// The context's index among the call's `init-execution-context`s (named in trace leaves).
+    index: u64,
     session: Option<LlmContext>,
+}
+
+/// The session of an LLM execution context: any executor's, or, in a traced call, the CPU
+/// reference's (which shows the tracer every op).
+enum LlmSession {
+    Plain(Box<dyn wasmnn_host_gpu::llm::Session>),
+    Traced(wasmnn_host_gpu::llm::CpuSession),
 }
 
 /// The state of an LLM execution context.
 struct LlmContext {
-    session: Box<dyn wasmnn_host_gpu::llm::Session>,
+    session: LlmSession,
     executor: ExecutorUsed,
     /// KV cache bytes charged to the tensor budget so far (refunded on drop).
     charged: usize,
@@ -76,11 +94,25 @@ pub struct NnState {
     pub used: Vec<ExecutorUsed>,
     /// Time spent inside `compute`.
     pub compute_time: std::time::Duration,
+    /// Execution contexts created so far.
+    contexts: u64,
+    /// Records the call's op trace, when one is asked for.
+    pub(crate) tracer: Option<Tracer>,
 }
 
 impl NnState {
     /// The state of a call of a function with these `models`.
     pub fn new(models: Arc<HashMap<String, ModelFile>>, graphs: Arc<GraphCache>, budget: usize) -> Self {
-        NnState { models, graphs, live_bytes: 0, budget, ops: 0, used: Vec::new(), compute_time: Default::default() }
+        NnState {
+            models,
+            graphs,
+            live_bytes: 0,
+            budget,
+            ops: 0,
+            used: Vec::new(),
+            compute_time: Default::default(),
+            contexts: 0,
+            tracer: None,
+        }
     }
 }

@@ -12,6 +12,7 @@ mod metrics;
 pub mod openai;
 mod recorder;
 mod registry_api;
+mod traces;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -88,6 +89,11 @@ pub struct NodeState {
     admission: Arc<Semaphore>,
     workers: Arc<Semaphore>,
     metrics: metrics::Metrics,
+    /// Committed op traces, answering dispute queries.
+    traces: traces::Sessions,
+    /// The protocol fault this test node shows (`PUT /v1/debug/fault`).
+    #[cfg(feature = "fault-injection")]
+    fault: std::sync::Mutex<Option<crate::trace::fault::Fault>>,
 }
 
 impl NodeState {
@@ -106,6 +112,9 @@ impl NodeState {
             workers: Arc::new(Semaphore::new(workers)),
             config,
             functions: FunctionCache::default(),
+            traces: traces::Sessions::default(),
+            #[cfg(feature = "fault-injection")]
+            fault: std::sync::Mutex::new(None),
         }
     }
 
@@ -145,6 +154,7 @@ pub fn router(state: Arc<NodeState>) -> Router {
             "/v1/blobs/{digest}",
             get(registry_api::get_blob).head(registry_api::head_blob).put(registry_api::put_blob),
         )
+        .merge(traces::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -208,10 +218,21 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await
 }
 
+/// The answer to `GET /healthz`: the health report and, in a test build,
+/// `"fault_injection": true`.
+#[derive(serde::Serialize)]
+struct Health {
+    #[serde(flatten)]
+    report: HealthReport,
+    /// Whether this node accepts `PUT /v1/debug/fault` (test builds only).
+    #[cfg(feature = "fault-injection")]
+    fault_injection: bool,
+}
+
 /// `GET /healthz`.
-async fn healthz(State(node): State<Arc<NodeState>>) -> Result<Json<HealthReport>, ApiError> {
+async fn healthz(State(node): State<Arc<NodeState>>) -> Result<Json<Health>, ApiError> {
     let health = node.blocking(|store| store.health()).await?;
-    Ok(Json(HealthReport {
+    let report = HealthReport {
         status: "ok".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         functions: health.functions,
@@ -221,6 +242,11 @@ async fn healthz(State(node): State<Arc<NodeState>>) -> Result<Json<HealthReport
         backend: node.runtime.backend().name().to_owned(),
         backend_report: node.config.backend_report.clone(),
         node_key: node.key.public(),
+    };
+    Ok(Json(Health {
+        report,
+        #[cfg(feature = "fault-injection")]
+        fault_injection: true,
     }))
 }
 
