@@ -281,12 +281,12 @@ impl Runtime {
         cancel: Option<Arc<AtomicBool>>,
         listener: Option<EmitListener>,
     ) -> Result<Outcome, InvokeError> {
+        // A test build with an op fault traces every call, so that the fault shows.
         #[cfg(feature = "fault-injection")]
-        if let Some(fault) = self.op_fault() {
-            let tracer = Tracer::with_fault(TraceRequest::default(), fault);
-            return self.run_call(function, input, seed, limits, cancel, listener, Some(tracer)).map(|(o, _)| o);
-        }
-        self.run_call(function, input, seed, limits, cancel, listener, None).map(|(outcome, _)| outcome)
+        let tracer = self.op_fault().map(|_| self.tracer(TraceRequest::default()));
+        #[cfg(not(feature = "fault-injection"))]
+        let tracer = None;
+        self.run_call(function, input, seed, limits, cancel, listener, tracer).map(|(outcome, _)| outcome)
     }
 
     /// [`Runtime::invoke`], recording the call's op trace (`docs/TRACES.md`): graphs run
@@ -304,18 +304,21 @@ impl Runtime {
         cancel: Option<Arc<AtomicBool>>,
         request: TraceRequest,
     ) -> Result<(Outcome, Trace), InvokeError> {
-        #[cfg(feature = "fault-injection")]
-        let tracer = match self.op_fault() {
-            Some(fault) => Tracer::with_fault(request, fault),
-            None => Tracer::new(request),
-        };
-        #[cfg(not(feature = "fault-injection"))]
-        let tracer = Tracer::new(request);
+        let tracer = self.tracer(request);
         let (outcome, tracer) = self.run_call(function, input, seed, limits, cancel, None, Some(tracer))?;
         let tracer = tracer.ok_or_else(|| InvokeError::Trap("the call's tracer was lost".into()))?;
         let output = Sha256Digest::of_bytes(&outcome.full_output());
         let trace = tracer.finish(&output, outcome.fuel, outcome.ops);
         Ok((outcome, trace))
+    }
+
+    /// A tracer for one call (perturbing the op fault's leaf in a test build that has one).
+    fn tracer(&self, request: TraceRequest) -> Tracer {
+        #[cfg(feature = "fault-injection")]
+        if let Some(fault) = self.op_fault() {
+            return Tracer::with_fault(request, fault);
+        }
+        Tracer::new(request)
     }
 
     /// Makes every later call of this runtime perturb the output of trace leaf

@@ -120,6 +120,14 @@ pub fn check_step(tokens: &[i64], vocab: usize, position: usize, limit: usize) -
     if position.saturating_add(tokens.len()) > limit {
         return Err(LlmError::ContextFull { position, requested: tokens.len(), limit });
     }
+    checked_ids(tokens, vocab)
+}
+
+/// The ids as vocabulary indices.
+///
+/// # Errors
+/// [`LlmError::BadToken`] for the first id outside the vocabulary.
+pub(crate) fn checked_ids(tokens: &[i64], vocab: usize) -> Result<Vec<u32>, LlmError> {
     tokens
         .iter()
         .enumerate()

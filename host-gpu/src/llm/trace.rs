@@ -16,7 +16,7 @@
 use super::cpu::{attention_shape, embed, final_norm, products, rotate};
 use super::kernels::{add_residual, attention, rms_norm, swiglu};
 use super::quant::QMatrix;
-use super::{Llama, LlmError};
+use super::{Llama, LlmError, checked_ids};
 use crate::trace::{LayerOp, LlmSlot};
 
 /// What one slot reads.
@@ -219,16 +219,4 @@ pub fn eval_slot(
             }
         }
     })
-}
-
-/// The ids as vocabulary indices.
-fn checked_ids(tokens: &[i64], vocab: usize) -> Result<Vec<u32>, LlmError> {
-    tokens
-        .iter()
-        .enumerate()
-        .map(|(index, &token)| match u32::try_from(token) {
-            Ok(id) if (id as usize) < vocab => Ok(id),
-            _ => Err(LlmError::BadToken { token, index, vocab }),
-        })
-        .collect()
 }
