@@ -156,3 +156,25 @@ pub struct HealthReport {
     /// The key that signs this node's receipts.
     pub node_key: PublicKey,
 }
+
+/// `GET /v1/receipts?after=CURSOR&limit=N`: recorded calls in the order the node recorded
+/// them, for peers that spot-check its work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptPage {
+    /// The calls after the cursor, oldest first.
+    pub receipts: Vec<ListedReceipt>,
+    /// The cursor to ask from next (the last call's place, or the cursor asked from when
+    /// the page is empty).
+    pub next: String,
+}
+
+/// One recorded call in a [`ReceiptPage`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListedReceipt {
+    /// The receipt id.
+    pub id: Sha256Digest,
+    /// Its place in recording order (a cursor: `<seconds>-<hex>`).
+    pub at: String,
+    /// The signed receipt, `{"receipt": …, "signature": …}`, as recorded.
+    pub receipt: serde_json::Value,
+}

@@ -19,7 +19,7 @@ use ureq::http::{Response, header};
 use ureq::{Agent, Body, SendBody};
 
 use crate::Sha256Digest;
-use crate::api::{self, ErrorBody, FunctionDetail, FunctionList, FunctionSummary, HealthReport};
+use crate::api::{self, ErrorBody, FunctionDetail, FunctionList, FunctionSummary, HealthReport, ReceiptPage};
 use crate::canonical::to_canonical_json;
 use crate::handler::is_valid_function_name;
 use crate::manifest::{SignedManifest, SignedYank};
@@ -594,6 +594,16 @@ impl RegistryClient {
         Ok(body)
     }
 
+    /// `GET /v1/receipts?after=CURSOR&limit=N`: up to `limit` calls the node recorded
+    /// after `after` (a [`CallCursor`](crate::store::CallCursor) as text), oldest first.
+    /// Nothing is checked here: verify each receipt's signature and id.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with `invalid_query`; transport and protocol errors.
+    pub fn receipts_after(&self, after: &str, limit: usize) -> Result<ReceiptPage, ClientError> {
+        self.get_json_query("/v1/receipts", &[("after", after), ("limit", &limit.to_string())])
+    }
+
     /// `GET /v1/receipts/sha256:<hex>/input` or `/output`: streams the recorded input or
     /// output bytes of the call `id` into `writer`; returns how many there were. The bytes
     /// are not checked here: hash them and compare with the receipt's digest.
@@ -657,10 +667,19 @@ impl RegistryClient {
 
     /// GETs `path` (with `?version=`, percent-encoded) and parses a `200` JSON answer.
     fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, version: Option<&str>) -> Result<T, ClientError> {
+        self.get_json_query(path, version.map(|v| ("version", v)).as_slice())
+    }
+
+    /// GETs `path` with the `query` pairs (percent-encoded) and parses a `200` JSON answer.
+    fn get_json_query<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, ClientError> {
         let url = self.endpoint(path);
         let mut request = self.agent.get(&url).header(header::ACCEPT, "application/json");
-        if let Some(version) = version {
-            request = request.query("version", version);
+        for (name, value) in query {
+            request = request.query(*name, *value);
         }
         let mut response = self.send("GET", &url, request.call())?;
         if response.status().as_u16() != 200 {

@@ -23,6 +23,7 @@ pub mod handler;
 pub mod keys;
 pub mod manifest;
 pub mod models;
+pub mod replicate;
 pub mod sse;
 pub mod store;
 

@@ -76,6 +76,24 @@ pub enum ReceiptError {
 }
 
 impl Receipt {
+    /// How a re-execution of this receipt's call differs from what it states: one line per
+    /// differing field (output digest, fuel, op count), empty when it matches. Shared by
+    /// `wasmnn verify` and a node's spot-checks.
+    pub fn differences(&self, outcome: &crate::Outcome) -> Vec<String> {
+        let output = Sha256Digest::of_bytes(&outcome.full_output());
+        let mut differences = Vec::new();
+        if output != self.output {
+            differences.push(format!("output: receipt {}, local {}", self.output.prefixed(), output.prefixed()));
+        }
+        if outcome.fuel != self.fuel {
+            differences.push(format!("fuel: receipt {}, local {}", self.fuel, outcome.fuel));
+        }
+        if outcome.ops != self.ops {
+            differences.push(format!("ops: receipt {}, local {}", self.ops, outcome.ops));
+        }
+        differences
+    }
+
     /// The receipt's canonical JSON.
     ///
     /// # Errors

@@ -8,9 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use wasmnn_registry::keys::{KeyError, SecretKey};
+use wasmnn_registry::replicate::push;
 use wasmnn_registry::store::Store;
 
-use crate::commands::publish::{LocalFunction, push};
+use crate::commands::publish::{LocalFunction, summary};
 use crate::commands::{Globals, serve};
 
 /// The example handlers the demo serves.
@@ -47,7 +48,7 @@ pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             let local = LocalFunction::build(&examples.join(name), &key, !args.debug, globals)
                 .with_context(|| format!("cannot build the {name} example"))?;
             let report = push(&store, &local.signed, |blob, _| local.open(blob))?;
-            eprintln!("{}", report.summary(&local.signed, &data.display().to_string()));
+            eprintln!("{}", summary(&report, &local.signed, &data.display().to_string()));
         }
     }
     serve::serve(&args.serve, globals, |url| {

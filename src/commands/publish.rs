@@ -3,8 +3,8 @@
 //! the node lacks (docs/REGISTRY.md "Publishing protocol").
 //!
 //! The manifest digest goes to stdout; progress bars and a summary line go to stderr.
-//! This module also holds what `pull` shares with it: pushing a signed manifest and its
-//! missing blobs to a node, and naming blobs for people.
+//! Pushing goes through [`wasmnn_registry::replicate`]; this module adds the progress bars
+//! and the summary line that `pull` and `demo` share.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -15,11 +15,11 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use indicatif::{DecimalBytes, ProgressBar, ProgressStyle};
 use wasmnn_registry::Sha256Digest;
-use wasmnn_registry::client::{PostOutcome, RegistryClient};
+use wasmnn_registry::client::RegistryClient;
 use wasmnn_registry::handler::HandlerConfig;
 use wasmnn_registry::keys::{KeyError, PUBLISHER_KEY_FILE, SecretKey, default_key_path};
 use wasmnn_registry::manifest::{BlobRef, Manifest, SignedManifest};
-use wasmnn_registry::store::{Publish, Store};
+use wasmnn_registry::replicate::{Destination, PushReport, ReplicateError, push};
 
 use crate::commands::{Globals, build, run};
 
@@ -46,9 +46,9 @@ pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let client = RegistryClient::new(&args.registry)?;
     let key = read_publisher_key(args.key.as_deref())?;
     let local = LocalFunction::build(&args.dir, &key, !args.debug, globals)?;
-    let report = push(&client, &local.signed, |blob, _label| local.open(blob))?;
+    let report = push(&WithProgress(&client), &local.signed, |blob, _label| local.open(blob))?;
     println!("{}", local.signed.digest().prefixed());
-    eprintln!("{}", report.summary(&local.signed, client.url()));
+    eprintln!("{}", summary(&report, &local.signed, client.url()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -87,9 +87,12 @@ impl LocalFunction {
     }
 
     /// Opens the local file of `blob` for upload.
-    pub(crate) fn open(&self, blob: &BlobRef) -> anyhow::Result<Box<dyn Read>> {
-        let path = self.files.get(&blob.digest).with_context(|| format!("no local file for blob {:?}", blob.digest))?;
-        open_exact(path, blob.size)
+    pub(crate) fn open(&self, blob: &BlobRef) -> Result<Box<dyn Read>, ReplicateError> {
+        let opened = match self.files.get(&blob.digest) {
+            Some(path) => open_exact(path, blob.size),
+            None => Err(anyhow::anyhow!("no local file for blob {:?}", blob.digest)),
+        };
+        opened.map_err(|e| ReplicateError::Open(e.into()))
     }
 }
 
@@ -127,154 +130,49 @@ fn open_exact(path: &Path, size: u64) -> anyhow::Result<Box<dyn Read>> {
     Ok(Box::new(BufReader::new(file)))
 }
 
-/// What [`push`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PushReport {
-    /// Whether this push published the version (false: it already was).
-    pub created: bool,
-    /// Blobs uploaded.
-    pub uploaded: usize,
-    /// Their bytes.
-    pub bytes: u64,
-}
-
-impl PushReport {
-    /// The stderr summary, e.g. `published orientation@0.1.0 (sha256:…) to URL: uploaded 2
-    /// blobs, 6.6 MB`.
-    pub(crate) fn summary(&self, signed: &SignedManifest, node: &str) -> String {
-        let manifest = signed.manifest();
-        let what = format!("{}@{} ({})", manifest.name, manifest.version, signed.digest().prefixed());
-        match (self.created, self.uploaded) {
-            (false, 0) => format!("{what} is already published on {node}, nothing uploaded"),
-            (false, n) => format!(
-                "{what} is already published on {node}; restored {n} blob{} it had quarantined, {}",
-                if n == 1 { "" } else { "s" },
-                DecimalBytes(self.bytes)
-            ),
-            (true, 0) => format!("published {what} to {node}: its blobs were already there, nothing uploaded"),
-            (true, n) => format!(
-                "published {what} to {node}: uploaded {n} blob{}, {}",
-                if n == 1 { "" } else { "s" },
-                DecimalBytes(self.bytes)
-            ),
-        }
-    }
-}
-
-/// Where a function is published: a node over HTTP ([`RegistryClient`]) or a data dir
-/// opened directly ([`Store`], as `demo` and `pull --data` do). Both speak the same
-/// protocol: post the signed manifest, store the blobs it lacks, post it again.
-pub(crate) trait Destination {
-    /// Posts the manifest: `None` when it is published, else the digests it still lacks.
-    fn post(&self, signed: &SignedManifest) -> anyhow::Result<Option<Vec<Sha256Digest>>>;
-    /// Whether a good copy of the blob is stored (one quarantined since counts as lacking).
-    fn has_blob(&self, digest: &Sha256Digest) -> anyhow::Result<bool>;
-    /// Stores one declared blob read from `reader` (`label` names it for people).
-    fn put(&self, blob: &BlobRef, label: &str, reader: Box<dyn Read>) -> anyhow::Result<()>;
-    /// The node or folder, for messages.
-    fn describe(&self) -> String;
-}
-
-impl Destination for RegistryClient {
-    fn post(&self, signed: &SignedManifest) -> anyhow::Result<Option<Vec<Sha256Digest>>> {
-        Ok(match self.post_manifest(signed)? {
-            PostOutcome::Published { .. } => None,
-            PostOutcome::Missing(missing) => Some(missing),
-        })
-    }
-
-    fn has_blob(&self, digest: &Sha256Digest) -> anyhow::Result<bool> {
-        Ok(self.blob_size(digest)?.is_some())
-    }
-
-    fn put(&self, blob: &BlobRef, label: &str, reader: Box<dyn Read>) -> anyhow::Result<()> {
-        let bar = byte_bar(format!("uploading {label}"), blob.size);
-        let uploaded = self.put_blob(&blob.digest, blob.size, reader, |n| bar.set_position(n));
-        bar.finish_and_clear();
-        uploaded.with_context(|| format!("cannot upload {label} ({:?})", blob.digest))?;
-        Ok(())
-    }
-
-    fn describe(&self) -> String {
-        format!("node {}", self.url())
-    }
-}
-
-impl Destination for Store {
-    fn post(&self, signed: &SignedManifest) -> anyhow::Result<Option<Vec<Sha256Digest>>> {
-        Ok(match self.publish(signed)? {
-            Publish::Published { .. } => None,
-            Publish::Missing(missing) => Some(missing.iter().map(|blob| blob.digest).collect()),
-        })
-    }
-
-    fn has_blob(&self, digest: &Sha256Digest) -> anyhow::Result<bool> {
-        Ok(self.blob_size(digest)?.is_some())
-    }
-
-    fn put(&self, blob: &BlobRef, label: &str, reader: Box<dyn Read>) -> anyhow::Result<()> {
-        self.put_blob(&blob.digest, blob.size, reader)
-            .with_context(|| format!("cannot store {label} ({:?})", blob.digest))?;
-        Ok(())
-    }
-
-    fn describe(&self) -> String {
-        self.dir().display().to_string()
-    }
-}
-
-/// Publishes `signed` to `destination`: posts it, stores each blob it lacks (read from
-/// `open(blob, label)`; over HTTP with a byte progress bar), and posts it again. When it
-/// is already published, blobs quarantined since (their copy went bad) are stored again.
-pub(crate) fn push(
-    destination: &impl Destination,
-    signed: &SignedManifest,
-    mut open: impl FnMut(&BlobRef, &str) -> anyhow::Result<Box<dyn Read>>,
-) -> anyhow::Result<PushReport> {
+/// The stderr summary of a push, e.g. `published orientation@0.1.0 (sha256:…) to URL:
+/// uploaded 2 blobs, 6.6 MB`.
+pub(crate) fn summary(report: &PushReport, signed: &SignedManifest, node: &str) -> String {
     let manifest = signed.manifest();
-    let declared = manifest.blobs();
-    let (created, missing) = match destination.post(signed)? {
-        Some(missing) => (true, missing),
-        None => {
-            let mut lost = Vec::new();
-            for blob in &declared {
-                if !destination.has_blob(&blob.digest)? {
-                    lost.push(blob.digest);
-                }
-            }
-            (false, lost)
-        }
-    };
-    let mut report = PushReport { created, uploaded: 0, bytes: 0 };
-    if missing.is_empty() {
-        return Ok(report);
-    }
-    for digest in &missing {
-        let blob = declared.iter().find(|b| b.digest == *digest).with_context(|| {
-            format!("{} asks for blob {digest:?}, which the manifest lacks", destination.describe())
-        })?;
-        let label = blob_label(manifest, &blob.digest);
-        destination.put(blob, &label, open(blob, &label)?)?;
-        report.uploaded += 1;
-        report.bytes += blob.size;
-    }
-    match destination.post(signed)? {
-        None => Ok(report),
-        Some(still) => {
-            let list = still.iter().map(Sha256Digest::prefixed).collect::<Vec<_>>().join(", ");
-            bail!("{} still lacks blobs after they were stored: {list}", destination.describe())
+    let what = format!("{}@{} ({})", manifest.name, manifest.version, signed.digest().prefixed());
+    let blobs = |n: usize| if n == 1 { "" } else { "s" };
+    match (report.created, report.uploaded) {
+        (false, 0) => format!("{what} is already published on {node}, nothing uploaded"),
+        (false, n) => format!(
+            "{what} is already published on {node}; restored {n} blob{} it had quarantined, {}",
+            blobs(n),
+            DecimalBytes(report.bytes)
+        ),
+        (true, 0) => format!("published {what} to {node}: its blobs were already there, nothing uploaded"),
+        (true, n) => {
+            format!("published {what} to {node}: uploaded {n} blob{}, {}", blobs(n), DecimalBytes(report.bytes))
         }
     }
 }
 
-/// A blob named for people: `component orientation.wasm`, `model orientation`, or its
-/// digest.
-pub(crate) fn blob_label(manifest: &Manifest, digest: &Sha256Digest) -> String {
-    if manifest.component.digest == *digest {
-        return format!("component {}.wasm", manifest.name);
+/// A node as a publishing destination, with a byte progress bar per upload.
+pub(crate) struct WithProgress<'a>(pub &'a RegistryClient);
+
+impl Destination for WithProgress<'_> {
+    fn post(&self, signed: &SignedManifest) -> Result<Option<Vec<Sha256Digest>>, ReplicateError> {
+        self.0.post(signed)
     }
-    let models: Vec<&str> = manifest.models.iter().filter(|m| m.digest == *digest).map(|m| m.name.as_str()).collect();
-    if models.is_empty() { format!("blob {}", digest.prefixed()) } else { format!("model {}", models.join(", ")) }
+
+    fn has_blob(&self, digest: &Sha256Digest) -> Result<bool, ReplicateError> {
+        self.0.has_blob(digest)
+    }
+
+    fn put(&self, blob: &BlobRef, label: &str, reader: Box<dyn Read>) -> Result<(), ReplicateError> {
+        let bar = byte_bar(format!("uploading {label}"), blob.size);
+        let uploaded = self.0.put_blob(&blob.digest, blob.size, reader, |n| bar.set_position(n));
+        bar.finish_and_clear();
+        uploaded?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
 }
 
 /// A byte progress bar on stderr (hidden when stderr is not a terminal).

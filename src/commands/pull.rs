@@ -6,19 +6,21 @@
 //! then handed on. The manifest digest goes to stdout, progress and a summary to stderr.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 
 use anyhow::{Context, bail};
+use indicatif::ProgressBar;
 use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::client::RegistryClient;
 use wasmnn_registry::handler::is_valid_function_name;
 use wasmnn_registry::manifest::{BlobRef, SignedManifest};
+use wasmnn_registry::replicate::{PushReport, ReplicateError, download_blob, pull_function, push};
 use wasmnn_registry::store::{Policy, Store};
 
-use crate::commands::publish::{PushReport, byte_bar, push};
+use crate::commands::publish::{WithProgress, byte_bar, summary};
 
 /// Arguments of `pull`.
 #[derive(Debug, clap::Args)]
@@ -86,8 +88,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let (report, place) = match (&target, &args.data) {
         (Some(target), _) => {
-            let report = push(target, &signed, |blob, label| {
-                let file = download(&source, blob, label, None)?;
+            let report = push(&WithProgress(target), &signed, |blob, label| {
+                let file = download(&source, blob, label)?;
                 Ok(Box::new(BufReader::new(file)) as Box<dyn Read>)
             })?;
             (report, target.url().to_owned())
@@ -96,11 +98,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         (None, None) => bail!("say where to pull to: --to URL or --data DIR"),
     };
     println!("{}", signed.digest().prefixed());
-    eprintln!("{}", report.summary(&signed, &place));
+    eprintln!("{}", summary(&report, &signed, &place));
     Ok(ExitCode::SUCCESS)
 }
 
-/// Publishes `signed` into the data dir `dir`, downloading the blobs it lacks from `source`.
+/// Publishes `signed` into the data dir `dir`, downloading the blobs it lacks from
+/// `source` with a progress bar each.
 pub(crate) fn pull_into_store(
     source: &RegistryClient,
     signed: &SignedManifest,
@@ -108,58 +111,27 @@ pub(crate) fn pull_into_store(
 ) -> anyhow::Result<PushReport> {
     let store =
         Store::open(dir, Policy::default()).with_context(|| format!("cannot open data dir {}", dir.display()))?;
-    push(&store, signed, |blob, label| {
-        let file = download(source, blob, label, Some(dir))?;
-        Ok(Box::new(BufReader::new(file)) as Box<dyn Read>)
-    })
-}
-
-/// Downloads `blob` from `source` into an anonymous temporary file (in `dir`, else the
-/// system's temp dir) with a progress bar, checking its size and digest; returns the file
-/// positioned at its start. The file disappears when dropped.
-fn download(source: &RegistryClient, blob: &BlobRef, label: &str, dir: Option<&Path>) -> anyhow::Result<File> {
-    let mut file = match dir {
-        Some(dir) => tempfile::tempfile_in(dir),
-        None => tempfile::tempfile(),
-    }
-    .context("cannot create a temporary file for the download")?;
-    let bar = byte_bar(format!("downloading {label}"), blob.size);
-    let writer = AtMost { inner: BufWriter::new(&mut file), left: blob.size };
-    let received = source.get_blob(&blob.digest, writer, |n| bar.set_position(n));
-    bar.finish_and_clear();
-    let received = received.with_context(|| format!("cannot download {label} ({:?})", blob.digest))?;
-    if received != blob.size {
-        bail!(
-            "node {} sent {received} bytes for {label} ({:?}); the manifest says {}",
-            source.url(),
-            blob.digest,
-            blob.size
-        );
-    }
-    file.seek(SeekFrom::Start(0)).context("cannot rewind the downloaded file")?;
-    Ok(file)
-}
-
-/// A writer that refuses more than `left` bytes, so a node cannot fill the disk with a
-/// blob longer than its manifest declares.
-struct AtMost<W> {
-    inner: W,
-    left: u64,
-}
-
-impl<W: Write> Write for AtMost<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.len() as u64 > self.left {
-            return Err(io::Error::other("the node sent more bytes than the manifest declares"));
+    let mut bar: Option<(String, ProgressBar)> = None;
+    let report = pull_function(source, signed, &store, |label, done, total| {
+        if bar.as_ref().is_none_or(|(shown, _)| shown != label) {
+            bar = Some((label.to_owned(), byte_bar(format!("downloading {label}"), total)));
         }
-        let n = self.inner.write(buf)?;
-        self.left -= n as u64;
-        Ok(n)
+        if let Some((_, bar)) = &bar {
+            bar.set_position(done);
+        }
+    });
+    if let Some((_, bar)) = bar {
+        bar.finish_and_clear();
     }
+    Ok(report?)
+}
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+/// Downloads `blob` from `source` into a temporary file with a progress bar.
+fn download(source: &RegistryClient, blob: &BlobRef, label: &str) -> Result<File, ReplicateError> {
+    let bar = byte_bar(format!("downloading {label}"), blob.size);
+    let file = download_blob(source, blob, label, None, |n| bar.set_position(n));
+    bar.finish_and_clear();
+    file
 }
 
 #[cfg(test)]

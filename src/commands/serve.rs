@@ -10,9 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use wasmnn_registry::client::RegistryClient;
 use wasmnn_registry::keys::{KeyError, NODE_KEY_FILE, PublicKey, SecretKey, default_key_path};
 use wasmnn_registry::store::{Policy, Store};
 use wasmnn_runtime::Runtime;
+use wasmnn_runtime::node::spot::SpotCheckConfig;
 use wasmnn_runtime::node::{self, NodeConfig, NodeState};
 
 use crate::commands::{Globals, default_data_dir};
@@ -78,6 +80,24 @@ pub struct Args {
     /// The longest any call may run, in milliseconds (a function's own limit may be lower).
     #[arg(long, default_value_t = 60_000, value_name = "MS")]
     max_timeout_ms: u64,
+    /// Spot-check this peer node: walk its receipts, re-execute a fraction of them, and
+    /// dispute any that differ (results at GET /v1/spot-checks); repeat for several.
+    #[arg(long = "spot-check", value_name = "URL")]
+    spot_check: Vec<String>,
+    /// The fraction of each peer's receipts to re-execute, from 0 to 1.
+    #[arg(long, default_value_t = 0.05, value_name = "F", value_parser = fraction)]
+    spot_check_fraction: f64,
+    /// How often to ask each peer for new receipts, in milliseconds.
+    #[arg(long, default_value_t = 10_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    spot_check_every_ms: u64,
+}
+
+/// A number from 0 to 1.
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("{text:?} is not a fraction from 0 to 1")),
+    }
 }
 
 /// Opens the data dir, chooses the backend, and serves until Ctrl-C or SIGTERM.
@@ -92,6 +112,21 @@ impl Args {
             Some(dir) => Ok(dir.clone()),
             None => default_data_dir(),
         }
+    }
+
+    /// What to spot-check, from the flags; each peer URL is checked here.
+    pub fn spot_check(&self) -> anyhow::Result<SpotCheckConfig> {
+        let mut peers = Vec::with_capacity(self.spot_check.len());
+        for url in &self.spot_check {
+            let client = RegistryClient::new(url).with_context(|| format!("--spot-check {url}"))?;
+            peers.push(client.url().to_owned());
+        }
+        Ok(SpotCheckConfig {
+            peers,
+            fraction: self.spot_check_fraction,
+            every: Duration::from_millis(self.spot_check_every_ms),
+            ..SpotCheckConfig::default()
+        })
     }
 
     /// What the node accepts, from the flags.
@@ -126,6 +161,7 @@ pub fn serve(
         max_input_bytes: args.max_input_mib.saturating_mul(1 << 20),
         max_timeout: Duration::from_millis(args.max_timeout_ms),
         backend_report,
+        spot_check: args.spot_check()?,
         ..NodeConfig::default()
     };
     if let Some(workers) = args.workers {

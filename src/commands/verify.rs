@@ -103,24 +103,13 @@ pub fn run(args: &Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         .runtime
         .invoke(&call.function, &call.input, receipt.seed, &call.function.default_limits(), None)
         .with_context(|| format!("re-executing the call of receipt {} failed locally", id.prefixed()))?;
-    let output = Sha256Digest::of_bytes(&outcome.full_output());
-
-    let mut differences = Vec::new();
-    if output != receipt.output {
-        differences.push(format!("output: receipt {}, local {}", receipt.output.prefixed(), output.prefixed()));
-    }
-    if outcome.fuel != receipt.fuel {
-        differences.push(format!("fuel: receipt {}, local {}", receipt.fuel, outcome.fuel));
-    }
-    if outcome.ops != receipt.ops {
-        differences.push(format!("ops: receipt {}, local {}", receipt.ops, outcome.ops));
-    }
+    let differences = receipt.differences(&outcome);
     let matched = differences.is_empty();
     if matched {
         println!(
             "match {} · output {} · fuel {} · ops {} · backend {} (receipt: {})",
             id.prefixed(),
-            output.prefixed(),
+            receipt.output.prefixed(),
             outcome.fuel,
             outcome.ops,
             outcome.backend,

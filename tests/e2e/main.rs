@@ -13,5 +13,6 @@ pub mod llm;
 mod models;
 mod node;
 mod registry;
+mod spot;
 mod support;
 mod verify;

@@ -27,7 +27,7 @@ use crate::blobs::{BlobError, BlobFiles};
 use crate::keys::PublicKey;
 use crate::manifest::ManifestError;
 
-pub use calls::{CallBytes, CallData, INLINE_CALL_DATA, NewCall};
+pub use calls::{CallBytes, CallCursor, CallData, INLINE_CALL_DATA, NewCall};
 pub use gc::GcReport;
 pub use publish::Publish;
 pub use query::{Health, Resolved};

@@ -308,9 +308,9 @@ impl Drop for Meter {
     }
 }
 
-/// Sets the call's cancel flag when the request goes away before the call ends.
+/// Sets a call's cancel flag when the request goes away before the call ends.
 #[derive(Default)]
-struct CancelOnDrop(Arc<AtomicBool>);
+pub(super) struct CancelOnDrop(pub(super) Arc<AtomicBool>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {

@@ -89,6 +89,11 @@ impl ApiError {
         &self.body.error.code
     }
 
+    /// What went wrong, for people.
+    pub fn message(&self) -> &str {
+        &self.body.error.message
+    }
+
     /// This error with a `retry-after` header (seconds).
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);

@@ -8,13 +8,15 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tracing::Instrument;
-use wasmnn_registry::store::{CallBytes, CallData};
+use wasmnn_registry::api::{ListedReceipt, ReceiptPage};
+use wasmnn_registry::store::{CallBytes, CallCursor, CallData};
 
 use super::calls::{self, Meter, Ran, Route, Selector, Target};
 use super::error::ApiError;
@@ -90,6 +92,49 @@ pub async fn get_receipt(State(node): State<Arc<NodeState>>, Path(id): Path<Stri
     let id = parse_digest(&id)?;
     let json = node.blocking(move |store| store.call_receipt(&id)).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+/// The most calls one `GET /v1/receipts` page lists.
+const MAX_RECEIPTS_PER_PAGE: usize = 500;
+
+/// The query of `GET /v1/receipts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptsQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/receipts?after=CURSOR&limit=N`: the calls this node recorded after the
+/// cursor (`<seconds>` or `<seconds>-<hex>`; default: the oldest retained), oldest first,
+/// at most `limit` (default and most: 500). Peers walk it to spot-check the node.
+pub async fn list_receipts(
+    State(node): State<Arc<NodeState>>,
+    query: Result<Query<ReceiptsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ReceiptPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let after = match query.after.as_deref() {
+        Some(text) => text.parse::<CallCursor>().map_err(|e| ApiError::bad_request("invalid_query", e))?,
+        None => CallCursor::default(),
+    };
+    let limit = query.limit.unwrap_or(MAX_RECEIPTS_PER_PAGE);
+    if limit == 0 || limit > MAX_RECEIPTS_PER_PAGE {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be from 1 to {MAX_RECEIPTS_PER_PAGE}, not {limit}"),
+        ));
+    }
+    let from = after.clone();
+    let calls = node.blocking(move |store| store.calls_after(&from, limit)).await?;
+    let next = calls.last().map_or_else(|| after.to_string(), |(place, _)| place.to_string());
+    let mut receipts = Vec::with_capacity(calls.len());
+    for (place, json) in calls {
+        let receipt: serde_json::Value = serde_json::from_str(&json).map_err(ApiError::internal)?;
+        let hex = place.receipt.as_deref().unwrap_or_default();
+        let id = wasmnn_registry::Sha256Digest::from_hex(hex).map_err(ApiError::internal)?;
+        receipts.push(ListedReceipt { id, at: place.to_string(), receipt });
+    }
+    Ok(Json(ReceiptPage { receipts, next }))
 }
 
 /// `GET /v1/receipts/{id}/input`: the recorded input bytes.

@@ -37,6 +37,27 @@ struct CacheLabel {
     result: String,
 }
 
+/// A spot-check's peer and result (`match`, `mismatch`, `error`, `skipped`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SpotLabels {
+    peer: String,
+    result: String,
+}
+
+/// How a dispute this node refereed ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DisputeLabels {
+    winner: String,
+    reason: String,
+}
+
+/// Why an op trace was run: `commit` (a challenger asked) or `capture` (to hand over
+/// leaf tensors).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TraceLabel {
+    purpose: String,
+}
+
 /// The node's metrics and the registry that encodes them.
 pub struct Metrics {
     registry: Registry,
@@ -49,6 +70,11 @@ pub struct Metrics {
     in_flight: Gauge<i64, AtomicI64>,
     queued: Gauge<i64, AtomicI64>,
     backend: Family<BackendLabel, Gauge<i64, AtomicI64>>,
+    spot_checks: Family<SpotLabels, Counter>,
+    disputes: Family<DisputeLabels, Counter>,
+    dispute_rounds: Histogram,
+    traces: Family<TraceLabel, Counter>,
+    trace_duration: Family<TraceLabel, Histogram>,
 }
 
 impl Metrics {
@@ -57,6 +83,9 @@ impl Metrics {
         // 0.25 ms to about 33 s, doubling.
         let latency = Family::<FunctionLabel, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.000_25, 2.0, 18))) as fn() -> Histogram,
+        );
+        let trace_duration = Family::<TraceLabel, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.001, 2.0, 18))) as fn() -> Histogram,
         );
         let metrics = Metrics {
             registry: Registry::with_prefix("wasmnn"),
@@ -69,6 +98,11 @@ impl Metrics {
             in_flight: Gauge::default(),
             queued: Gauge::default(),
             backend: Family::default(),
+            spot_checks: Family::default(),
+            disputes: Family::default(),
+            dispute_rounds: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
+            traces: Family::default(),
+            trace_duration,
         };
         metrics.backend.get_or_create(&BackendLabel { backend: backend.to_owned() }).set(1);
         metrics.registered()
@@ -90,6 +124,19 @@ impl Metrics {
             "The executor this node runs models on (1 for the one in use)",
             self.backend.clone(),
         );
+        registry.register("spot_checks", "Peers' receipts re-executed, by peer and result", self.spot_checks.clone());
+        registry.register("disputes", "Disputes this node refereed, by winner and reason", self.disputes.clone());
+        registry.register(
+            "dispute_rounds",
+            "Protocol rounds of the disputes this node refereed",
+            self.dispute_rounds.clone(),
+        );
+        registry.register("trace_runs", "Op-traced runs of calls, by purpose", self.traces.clone());
+        registry.register(
+            "trace_duration_seconds",
+            "Wall time of op-traced runs, by purpose",
+            self.trace_duration.clone(),
+        );
         self
     }
 
@@ -107,6 +154,26 @@ impl Metrics {
         }
     }
 
+    /// Records a spot-check of `peer`'s receipt that ended with `result`.
+    pub fn spot_check(&self, peer: &str, result: &str) {
+        self.spot_checks.get_or_create(&SpotLabels { peer: peer.to_owned(), result: result.to_owned() }).inc();
+    }
+
+    /// Records a dispute this node refereed.
+    pub fn dispute(&self, verdict: &crate::dispute::verdict::SignedVerdict) {
+        let stated = verdict.value();
+        let labels = DisputeLabels { winner: serde_name(&stated.winner), reason: serde_name(&stated.reason) };
+        self.disputes.get_or_create(&labels).inc();
+        self.dispute_rounds.observe(f64::from(stated.rounds));
+    }
+
+    /// Records an op-traced run for `purpose` that took `elapsed`.
+    pub fn trace_run(&self, purpose: &str, elapsed: Duration) {
+        let label = TraceLabel { purpose: purpose.to_owned() };
+        self.traces.get_or_create(&label).inc();
+        self.trace_duration.get_or_create(&label).observe(elapsed.as_secs_f64());
+    }
+
     /// Records a function-cache lookup.
     pub fn cache_lookup(&self, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
@@ -121,4 +188,9 @@ impl Metrics {
         prometheus_text::encode(&mut text, &self.registry)?;
         Ok(text)
     }
+}
+
+/// The name a unit enum variant serializes to (`challenger`, `op_recomputed`).
+fn serde_name(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }

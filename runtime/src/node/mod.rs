@@ -12,6 +12,7 @@ mod metrics;
 pub mod openai;
 mod recorder;
 mod registry_api;
+pub mod spot;
 mod traces;
 
 use std::future::Future;
@@ -55,6 +56,8 @@ pub struct NodeConfig {
     pub max_timeout: Duration,
     /// What the backend choice came to, for `/healthz` (e.g. `gpu: passed the self-test`).
     pub backend_report: String,
+    /// Which peers' receipts to spot-check, and how many of them.
+    pub spot_check: spot::SpotCheckConfig,
 }
 
 impl Default for NodeConfig {
@@ -66,6 +69,7 @@ impl Default for NodeConfig {
             max_input_bytes: 16 << 20,
             max_timeout: Duration::from_secs(60),
             backend_report: String::new(),
+            spot_check: spot::SpotCheckConfig::default(),
         }
     }
 }
@@ -91,6 +95,8 @@ pub struct NodeState {
     metrics: metrics::Metrics,
     /// Committed op traces, answering dispute queries.
     traces: traces::Sessions,
+    /// Spot-checks of peers' receipts.
+    spot: spot::SpotChecks,
     /// The protocol fault this test node shows (`PUT /v1/debug/fault`).
     #[cfg(feature = "fault-injection")]
     fault: std::sync::Mutex<Option<crate::trace::fault::Fault>>,
@@ -110,6 +116,7 @@ impl NodeState {
             key,
             admission: Arc::new(Semaphore::new(workers + config.queue)),
             workers: Arc::new(Semaphore::new(workers)),
+            spot: spot::SpotChecks::new(config.spot_check.clone()),
             config,
             functions: FunctionCache::default(),
             traces: traces::Sessions::default(),
@@ -145,6 +152,7 @@ pub fn router(state: Arc<NodeState>) -> Router {
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{id}", get(openai::get_model))
+        .route("/v1/receipts", get(invoke_api::list_receipts))
         .route("/v1/receipts/{id}", get(invoke_api::get_receipt))
         .route("/v1/receipts/{id}/input", get(invoke_api::get_input))
         .route("/v1/receipts/{id}/output", get(invoke_api::get_output))
@@ -155,12 +163,14 @@ pub fn router(state: Arc<NodeState>) -> Router {
             get(registry_api::get_blob).head(registry_api::head_blob).put(registry_api::put_blob),
         )
         .merge(traces::routes())
+        .merge(spot::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves; requests in flight finish.
+/// Spot-checks of the configured peers start with it.
 /// Accepted connections set `TCP_NODELAY`, so that streamed chunks are not held back by
 /// Nagle's algorithm waiting for a delayed ACK.
 ///
@@ -173,6 +183,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "node listening");
+    spot::start(&state);
     let listener = listener.tap_io(|tcp| {
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");

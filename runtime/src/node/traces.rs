@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io::Read as _;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,7 @@ use wasmnn_host_gpu::trace::{MerkleTree, tensor_digest};
 use wasmnn_registry::Sha256Digest;
 use wasmnn_registry::store::{CallBytes, CallData};
 
-use super::calls::{self, unix_seconds};
+use super::calls::{self, CancelOnDrop, unix_seconds};
 use super::error::ApiError;
 use super::{NodeState, read_body};
 use crate::Outcome;
@@ -395,25 +394,18 @@ where
         })?;
         let function = &loaded.function;
         let limits = runner.config.cap(function.default_limits());
+        let purpose = if capture.is_empty() { "commit" } else { "capture" };
+        let started = std::time::Instant::now();
         let (outcome, trace) = runner
             .runtime
             .invoke_traced(function, &input, seed, &limits, Some(flag), TraceRequest { capture })
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
+        runner.metrics.trace_run(purpose, started.elapsed());
         then(&runner, outcome, trace)
     });
     let result = task.await.map_err(ApiError::internal)?;
     drop(cancel);
     result
-}
-
-/// Sets a run's cancel flag when the request goes away before the run ends.
-#[derive(Default)]
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
 }
 
 /// `400 out_of_range`.
