@@ -2,8 +2,10 @@
 //! (and through the CLI: `--backend gpu` writes the same .npy bytes as `--backend cpu`,
 //! and `wasmnn run` of the example handlers prints the same bytes and fuel on both);
 //! SmolLM2 on the llama engine's `GpuSession`, the same logits bits as `CpuSession`; a
-//! sampled, streamed chat completion the same on a GPU node and a CPU node.
-//! libtest-mimic: without an adapter the trials are ignored, unless
+//! sampled, streamed chat completion the same on a GPU node and a CPU node; per real model
+//! (orientation, MiniLM `embeddings`, SmolLM2 `complete`), a GPU node and a CPU node commit
+//! to the same op-trace root for a call the GPU node ran, and `wasmnn verify --against`
+//! finds no dispute (docs/TRACES.md). libtest-mimic: without an adapter the trials are ignored, unless
 //! `WASMNN_REQUIRE_GPU=1`, which makes that a failure.
 
 #[path = "e2e/support.rs"]
@@ -15,6 +17,9 @@ mod support;
 mod node;
 
 use std::process::{Command, ExitCode};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -39,6 +44,9 @@ fn main() -> ExitCode {
         "gpu/two_nodes_agree",
         "gpu/smollm2_bit_identical",
         "gpu/chat_nodes_agree",
+        "gpu/orientation_traces_agree",
+        "gpu/minilm_traces_agree",
+        "gpu/smollm2_traces_agree",
     ];
     let trials = match GpuContext::new() {
         Ok(ctx) => {
@@ -52,6 +60,9 @@ fn main() -> ExitCode {
                 Trial::test(names[4], two_nodes_agree),
                 Trial::test(names[5], move || smollm2(&c)),
                 Trial::test(names[6], chat_nodes_agree),
+                Trial::test(names[7], || traces_agree(&TRACE_CASES[0])),
+                Trial::test(names[8], || traces_agree(&TRACE_CASES[1])),
+                Trial::test(names[9], || traces_agree(&TRACE_CASES[2])),
             ]
         }
         Err(e) if required => {
@@ -357,6 +368,130 @@ fn chat_nodes_agree() -> Result<(), Failed> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() || !stdout.starts_with("match") {
         return Err(format!("verify on gpu: {stdout} {}", String::from_utf8_lossy(&output.stderr)).into());
+    }
+    Ok(())
+}
+
+/// One honest-pair trace check: the example function and the input of its call.
+struct TraceCase {
+    /// The example handler (published under this name).
+    function: &'static str,
+    /// The call's input: a fixture file, or these bytes.
+    input: TraceInput,
+}
+
+/// Where a [`TraceCase`]'s input comes from.
+enum TraceInput {
+    /// A committed fixture.
+    Fixture(&'static str),
+    /// Literal bytes.
+    Bytes(&'static str),
+}
+
+/// The honest pairs: the orientation CNN on an image, MiniLM on two short sentences (a
+/// dynamic-shape graph, traced as specialized to them), SmolLM2 for 8 greedy tokens.
+static TRACE_CASES: [TraceCase; 3] = [
+    TraceCase { function: "orientation", input: TraceInput::Fixture("orientation/image_1.png") },
+    TraceCase {
+        function: "embeddings",
+        input: TraceInput::Bytes(r#"{"input": ["A man is eating food.", "Deterministic inference, bit for bit."]}"#),
+    },
+    TraceCase {
+        function: "complete",
+        input: TraceInput::Bytes(r#"{"tokens": [504, 3575, 282, 4649, 314], "max_tokens": 8}"#),
+    },
+];
+
+/// Runs `wasmnn args` with `env`; its output, or an error with its stdout and stderr.
+fn wasmnn_ok(args: &[&str], env: &[(&str, &std::path::Path)]) -> Result<std::process::Output, Failed> {
+    let output = support::wasmnn_with(args, None, env);
+    if output.status.success() {
+        Ok(output)
+    } else {
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        Err(format!("wasmnn {args:?} ({}): {stdout}{stderr}", output.status).into())
+    }
+}
+
+/// Asks `node` to commit to the op trace of `receipt`'s call (`POST /v1/traces`, with the
+/// input when given); returns the commitment after checking that it restates the receipt.
+fn commit(node: &node::Node, receipt: &SignedReceipt, input: Option<&[u8]>) -> Result<Value, Failed> {
+    let receipt_json: Value = serde_json::from_slice(&receipt.to_json()).map_err(|e| e.to_string())?;
+    let mut body = json!({"receipt": receipt_json});
+    if let Some(input) = input {
+        body["input"] = base64::engine::general_purpose::STANDARD.encode(input).into();
+    }
+    let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let response = node.request("POST", "/v1/traces", &[("content-type", "application/json")], &body);
+    if response.status != 200 {
+        return Err(format!(
+            "{}: POST /v1/traces {}: {}",
+            node.url,
+            response.status,
+            String::from_utf8_lossy(&response.body)
+        )
+        .into());
+    }
+    let commitment = response.json()["commitment"]["commitment"].clone();
+    if commitment["receipt"].as_str() != Some(receipt.id().prefixed().as_str()) {
+        return Err(format!("{}: the commitment does not restate the receipt: {commitment}", node.url).into());
+    }
+    Ok(commitment)
+}
+
+/// An honest pair, node A on the GPU (lavapipe here) and node B on the CPU, serving the
+/// same function (B pulled it from A): for a call A ran on the GPU, A (its own receipt)
+/// and B (a foreign receipt, so with the input) commit to the same trace root, top and leaf
+/// count; `wasmnn --backend cpu verify RECEIPT_URL --against A` re-executes the call,
+/// traces it on the CPU reference and reports a trace match (exit 0: no dispute).
+fn traces_agree(case: &TraceCase) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let gpu = node::Node::try_start(&dir.path().join("gpu"), &["--backend", "gpu"])?;
+    let cpu = node::Node::start(&dir.path().join("cpu"), &["--backend", "cpu"]);
+    let key = dir.path().join("publisher.key").display().to_string();
+    let example = examples_dir().join(case.function).display().to_string();
+    wasmnn_ok(&["keygen", "--out", &key], &[])?;
+    wasmnn_ok(&["publish", &example, "--registry", &gpu.url, "--key", &key, "--debug"], &[])?;
+    wasmnn_ok(&["pull", case.function, "--from", &gpu.url, "--to", &cpu.url], &[])?;
+    let input = match case.input {
+        TraceInput::Fixture(path) => std::fs::read(fixture(path)).map_err(|e| e.to_string())?,
+        TraceInput::Bytes(text) => text.as_bytes().to_vec(),
+    };
+    let response = gpu.request("POST", &format!("/v1/functions/{}/invoke", case.function), &[], &input);
+    if response.status != 200 {
+        return Err(format!("invoke on the GPU node: {}", String::from_utf8_lossy(&response.body)).into());
+    }
+    let receipt = SignedReceipt::from_header(response.header("wasmnn-receipt").ok_or("no receipt")?)
+        .map_err(|e| e.to_string())?;
+    if receipt.receipt().backend.as_str() != "gpu" {
+        return Err(format!("the GPU node ran the call on {}", receipt.receipt().backend).into());
+    }
+
+    let on_gpu = commit(&gpu, &receipt, None)?;
+    let on_cpu = commit(&cpu, &receipt, Some(&input))?;
+    let leaves = on_gpu["leaves"].as_u64().ok_or("no leaf count")?;
+    for field in ["root", "top", "leaves", "output", "fuel", "ops"] {
+        if on_gpu[field] != on_cpu[field] || on_gpu[field].is_null() {
+            return Err(format!("{}: {field} differs: GPU node {on_gpu}, CPU node {on_cpu}", case.function).into());
+        }
+    }
+    if on_gpu["node"] == on_cpu["node"] {
+        return Err("both commitments are signed by one key".into());
+    }
+    // Graph inputs, at least one op and the end leaf.
+    if leaves < 3 {
+        return Err(format!("{}: a trace of {leaves} leaves", case.function).into());
+    }
+
+    let url = format!("{}/v1/receipts/{}", gpu.url, receipt.id().prefixed());
+    let cache = dir.path().join("verify-cache");
+    let output =
+        wasmnn_ok(&["--backend", "cpu", "verify", &url, "--against", &gpu.url], &[("WASMNN_VERIFY_DATA", &cache)])?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let root = on_gpu["root"].as_str().unwrap_or_default();
+    let said = format!("· {leaves} leaves · root {root}");
+    if !stdout.starts_with("match") || !stdout.lines().any(|l| l.starts_with("trace match") && l.contains(&said)) {
+        return Err(format!("{}: verify --against said: {stdout}", case.function).into());
     }
     Ok(())
 }

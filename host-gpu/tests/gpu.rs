@@ -3,8 +3,11 @@
 //! bit against the CPU reference; likewise every llama kernel (`llm/<kernel>/<case>`,
 //! [`wasmnn_host_gpu::llm::gpu::conformance`]) and its shader; and every conformance case
 //! traced (`trace/<case>`): the GPU's leaves equal the CPU reference's on the specialized
-//! graph, bit for bit. Without an adapter the GPU trials are reported as ignored, unless
-//! `WASMNN_REQUIRE_GPU=1`, which turns that into a failure.
+//! graph, bit for bit; and traced LLM steps (`trace/llm/…`): a small model's leaves on the
+//! GPU, over chunked and single-chunk steps, equal the CPU session's (tap point, shape,
+//! digest), and its traced logits equal the plain GPU session's. Without an adapter the
+//! GPU trials are reported as ignored, unless `WASMNN_REQUIRE_GPU=1`, which turns that
+//! into a failure.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -18,8 +21,10 @@ use wasmnn_host_gpu::cpu::CpuExecutor;
 use wasmnn_host_gpu::gpu::{self, GpuContext, GpuError, GpuModel, ShaderVariant};
 use wasmnn_host_gpu::ir::{BinaryOp, Dim, Fact, Graph, GraphBuilder, Op, UnaryOp};
 use wasmnn_host_gpu::llm::gpu::conformance::{self as llm_conformance, LlmCase};
+use wasmnn_host_gpu::llm::gpu::{GpuLlama, GpuSession};
+use wasmnn_host_gpu::llm::{CpuSession, LlmError, QKind, Session, TracedSession};
 use wasmnn_host_gpu::tensor::Tensor;
-use wasmnn_host_gpu::trace::{LeafTensor, Tap, TapPoint};
+use wasmnn_host_gpu::trace::{Hash, LeafTensor, Tap, TapPoint, f32_digest, tensor_digest};
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
@@ -100,6 +105,7 @@ fn gpu_trials(cases: Vec<Case>, llm_cases: Vec<LlmCase>) -> Vec<Trial> {
         .chain(llm_cases.iter().map(LlmCase::id))
         .chain(cases.iter().map(|c| format!("trace/{}", c.id())))
         .chain(["trace/stop_between_batches".to_owned(), "trace/dynamic_batch".to_owned()])
+        .chain(LLM_TRACE_TRIALS.iter().map(|name| (*name).to_owned()))
         .collect();
     match GpuContext::new() {
         Ok(ctx) => {
@@ -125,7 +131,12 @@ fn gpu_trials(cases: Vec<Case>, llm_cases: Vec<LlmCase>) -> Vec<Trial> {
                 let ctx = Arc::clone(&ctx);
                 Trial::test(case.id(), move || case.check(&ctx).map_err(Failed::from))
             });
-            graph_trials.chain(llm_trials).chain(trace_trials).chain([stop_trial, dynamic_trial]).collect()
+            graph_trials
+                .chain(llm_trials)
+                .chain(trace_trials)
+                .chain([stop_trial, dynamic_trial])
+                .chain(llm_trace_trials(&ctx))
+                .collect()
         }
         Err(e) if required => {
             vec![Trial::test("gpu/adapter", move || Err(format!("WASMNN_REQUIRE_GPU=1 but {e}").into()))]
@@ -294,6 +305,129 @@ fn dynamic_batch(ctx: &Arc<GpuContext>) -> Result<(), String> {
             if let Some(d) = first_difference(p, t) {
                 return Err(format!("batch {batch}: output {name:?} differs from the untraced run: {d}"));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The traced LLM trials.
+const LLM_TRACE_TRIALS: [&str; 2] = ["trace/llm/leaves_equal_cpu", "trace/llm/logits_equal_plain"];
+
+/// The steps of the traced LLM trials: a prompt of 5 tokens, then two single tokens.
+const LLM_STEPS: [&[i64]; 3] = [&[5, 17, 3, 39, 0], &[22], &[8]];
+
+fn llm_trace_trials(ctx: &Arc<GpuContext>) -> Vec<Trial> {
+    let [leaves, logits] = LLM_TRACE_TRIALS;
+    let (a, b) = (Arc::clone(ctx), Arc::clone(ctx));
+    vec![
+        Trial::test(leaves, move || llm_leaves_equal_cpu(&a).map_err(Failed::from)),
+        Trial::test(logits, move || llm_logits_equal_plain(&b).map_err(Failed::from)),
+    ]
+}
+
+/// One leaf of a traced LLM step: its tap point (spelled out), shape and digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LlmLeaf {
+    at: String,
+    shape: Vec<usize>,
+    digest: Hash,
+}
+
+/// Records every leaf of traced LLM steps.
+#[derive(Default)]
+struct LlmRecorder {
+    leaves: Vec<LlmLeaf>,
+}
+
+impl Tap for LlmRecorder {
+    fn leaf(&mut self, at: TapPoint<'_>, tensor: LeafTensor<'_>) {
+        let (shape, digest) = match tensor {
+            LeafTensor::Tensor(t) => (t.shape().to_vec(), tensor_digest(t)),
+            LeafTensor::F32 { shape, data } => (shape.to_vec(), f32_digest(&shape, data)),
+        };
+        self.leaves.push(LlmLeaf { at: format!("{at:?}"), shape, digest });
+    }
+}
+
+/// The small model of the LLM conformance cases (9 blocks: two submissions per chunk),
+/// with its weights on the device.
+fn llm_model(ctx: &Arc<GpuContext>) -> Result<(Arc<wasmnn_host_gpu::llm::Llama>, Arc<GpuLlama>), String> {
+    let model = Arc::new(llm_conformance::tiny_model(70, false, QKind::Q8_0));
+    let gpu = GpuLlama::new(Arc::clone(ctx), Arc::clone(&model)).map_err(|e| format!("GPU load: {e}"))?;
+    Ok((model, Arc::new(gpu)))
+}
+
+/// Runs [`LLM_STEPS`] traced on `session`: every step's logits and every leaf.
+fn traced_steps(session: &mut dyn TracedSession) -> Result<(Vec<Vec<f32>>, Vec<LlmLeaf>), LlmError> {
+    let mut recorder = LlmRecorder::default();
+    let mut logits = Vec::new();
+    for tokens in LLM_STEPS {
+        logits.push(session.forward_traced(tokens, &|| false, &mut recorder)?);
+    }
+    Ok((logits, recorder.leaves))
+}
+
+/// Bits of logits, for comparisons that see NaN payloads and signed zeros.
+fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+/// Traced on the GPU with chunks of 2 tokens (the prompt spans three chunks) and of the
+/// default size, every leaf of every step (tap point, shape, digest) equals the CPU
+/// session's, and so do the logits.
+fn llm_leaves_equal_cpu(ctx: &Arc<GpuContext>) -> Result<(), String> {
+    let (model, gpu_model) = llm_model(ctx)?;
+    let mut cpu = CpuSession::new(Arc::clone(&model), 20);
+    let (cpu_logits, cpu_leaves) = traced_steps(&mut cpu).map_err(|e| format!("CPU traced: {e}"))?;
+    let per_step = wasmnn_host_gpu::llm::trace::step_slots(model.layers.len()).count();
+    if cpu_leaves.len() != LLM_STEPS.len() * per_step {
+        return Err(format!("the CPU showed {} leaves, expected {}", cpu_leaves.len(), LLM_STEPS.len() * per_step));
+    }
+    for chunk in [2, wasmnn_host_gpu::llm::gpu::CHUNK] {
+        let mut gpu = GpuSession::with_chunk(Arc::clone(&gpu_model), 20, chunk).map_err(|e| e.to_string())?;
+        let (gpu_logits, gpu_leaves) = traced_steps(&mut gpu).map_err(|e| format!("GPU traced: {e}"))?;
+        if gpu_leaves.len() != cpu_leaves.len() {
+            return Err(format!(
+                "chunk {chunk}: {} leaves on the GPU, {} on the CPU",
+                gpu_leaves.len(),
+                cpu_leaves.len()
+            ));
+        }
+        if let Some((i, (c, g))) = cpu_leaves.iter().zip(&gpu_leaves).enumerate().find(|(_, (c, g))| c != g) {
+            return Err(format!("chunk {chunk}: leaf {i} differs:\nCPU {c:?}\nGPU {g:?}"));
+        }
+        for (step, (c, g)) in cpu_logits.iter().zip(&gpu_logits).enumerate() {
+            if bits(c) != bits(g) {
+                return Err(format!("chunk {chunk}: the logits of step {step} differ"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The traced GPU session's logits equal the plain GPU session's at every step; a traced
+/// step cancelled between blocks leaves the session where it was (and the following
+/// steps still agree).
+fn llm_logits_equal_plain(ctx: &Arc<GpuContext>) -> Result<(), String> {
+    let (_, gpu_model) = llm_model(ctx)?;
+    let mut plain = GpuSession::with_chunk(Arc::clone(&gpu_model), 20, 2).map_err(|e| e.to_string())?;
+    let mut traced = GpuSession::with_chunk(gpu_model, 20, 2).map_err(|e| e.to_string())?;
+    let mut recorder = LlmRecorder::default();
+    for (step, tokens) in LLM_STEPS.iter().enumerate() {
+        if step == 1 {
+            let result = traced.forward_traced(tokens, &|| true, &mut recorder);
+            if !matches!(result, Err(LlmError::Cancelled)) {
+                return Err(format!("a stopped traced step gave {result:?}"));
+            }
+            if traced.position() != LLM_STEPS[0].len() {
+                return Err(format!("position {} after a cancelled step", traced.position()));
+            }
+        }
+        let want = plain.forward(tokens, &|| false).map_err(|e| format!("plain step {step}: {e}"))?;
+        let got =
+            traced.forward_traced(tokens, &|| false, &mut recorder).map_err(|e| format!("traced step {step}: {e}"))?;
+        if bits(&want) != bits(&got) {
+            return Err(format!("the logits of step {step} differ from the plain session's"));
         }
     }
     Ok(())

@@ -3,7 +3,9 @@
 //! op's output (`PUT /v1/debug/fault`) at the first, a middle or the last op is named to
 //! that op, in at most ⌈log2 N⌉ + 2 rounds, by a verdict that checks; a faulty challenger
 //! loses to an honest node; a node that lies during bisection or withholds the op's inputs
-//! loses. Over the orientation CNN and SmolLM2 (the `complete` function, 8 tokens).
+//! loses. Over the orientation CNN, MiniLM (the `embeddings` function, two sentences: a
+//! dynamic-shape graph, traced as specialized to the input's shapes) and SmolLM2 (the
+//! `complete` function, 8 tokens).
 
 use std::path::{Path, PathBuf};
 
@@ -111,8 +113,8 @@ fn log2_ceil(n: u64) -> u64 {
 }
 
 /// The whole story for one function: honest agreement, then faults at the first, a
-/// middle and the last op, each named exactly.
-fn disputes_name_the_faulty_op(case: &Case) {
+/// middle and the last op, each named exactly. Returns the honest call's trace descriptors.
+fn disputes_name_the_faulty_op(case: &Case) -> Vec<Value> {
     let honest = case.call("honest");
     let descriptors = case.trace(&honest);
     let n = descriptors.len() as u64;
@@ -155,6 +157,7 @@ fn disputes_name_the_faulty_op(case: &Case) {
     let (verdict, file) = case.dispute(&honest, &[], &env);
     assert_eq!((verdict["winner"].as_str(), verdict["leaf"].as_u64()), (Some("node"), Some(leaf)), "{verdict}");
     case.check(&file);
+    descriptors
 }
 
 #[test]
@@ -179,6 +182,17 @@ fn orientation_disputes_name_the_faulty_op() {
     case.set_fault(json!({"withhold": {"stage": "tensors"}}));
     let (verdict, _) = case.dispute(&faulty, &["--tensor-timeout", "2"], &[]);
     assert_eq!((verdict["winner"].as_str(), verdict["reason"].as_str()), (Some("challenger"), Some("node_timeout")));
+}
+
+#[test]
+fn minilm_disputes_name_the_faulty_op() {
+    let request = json!({"input": ["A man is eating food.", "Deterministic inference, bit for bit."]});
+    let case = Case::new("embeddings", &serde_json::to_vec(&request).unwrap());
+    let descriptors = disputes_name_the_faulty_op(&case);
+    // The trace opens with the graph's three inputs as the ops read them, then its nodes.
+    let inputs: Vec<&str> =
+        descriptors.iter().take_while(|d| d["k"] == "in").map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(inputs, ["input_ids", "attention_mask", "token_type_ids"]);
 }
 
 #[test]

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use super::kernels::{AttentionShape, add_residual, attention, rms_norm, rope, swiglu};
 use super::quant::{QActs, QMatrix, qmatmul_many};
-use super::{Llama, LlmError, Session, check_step};
+use super::trace::show_input;
+use super::{Llama, LlmError, Session, TracedSession, check_step};
 use crate::numerics::rsqrt;
-use crate::tensor::Tensor;
 use crate::trace::{LayerOp, LeafTensor, LlmSlot, Tap, TapPoint};
 
 /// Keys and values of every position so far, per block.
@@ -54,17 +54,7 @@ impl CpuSession {
         stop: &dyn Fn() -> bool,
         tap: &mut dyn Tap,
     ) -> Result<Vec<f32>, LlmError> {
-        let (vocab, position) = (self.model.config.vocab, self.position);
-        check_step(tokens, vocab, position, self.limit)?;
-        let mut input =
-            Tensor::from_i64(vec![tokens.len()], tokens.to_vec()).map_err(|e| LlmError::Model(e.to_string()))?;
-        tap.leaf(
-            TapPoint::Llm { slot: LlmSlot::Input, start: position, n: tokens.len() },
-            LeafTensor::Tensor(&mut input),
-        );
-        // What the step reads is what the tap left.
-        let tokens = input.as_i64().map_err(|e| LlmError::Model(format!("the step's token ids: {e}")))?;
-        let ids = check_step(tokens, vocab, position, self.limit)?;
+        let ids = show_input(tokens, self.model.config.vocab, self.position, self.limit, tap)?;
         self.advance(&ids, stop, Some(tap))
     }
 
@@ -141,6 +131,17 @@ impl CpuSession {
         let [mut logits] = products(&xn, dim, [model.head()]);
         leaves.show(LlmSlot::Head, c.vocab, &mut logits);
         Ok(logits)
+    }
+}
+
+impl TracedSession for CpuSession {
+    fn forward_traced(
+        &mut self,
+        tokens: &[i64],
+        stop: &dyn Fn() -> bool,
+        tap: &mut dyn Tap,
+    ) -> Result<Vec<f32>, LlmError> {
+        CpuSession::forward_traced(self, tokens, stop, tap)
     }
 }
 

@@ -14,7 +14,9 @@
 //! - [`Llama`]: the checked weights (quantized matrices kept quantized, [`QMatrix`]) and
 //!   the rotary tables, shared by every session.
 //! - [`CpuSession`] / [`gpu::GpuSession`]: one conversation's KV cache and position;
-//!   [`Session::forward`] appends tokens and returns the logits of the last one.
+//!   [`Session::forward`] appends tokens and returns the logits of the last one, and
+//!   [`TracedSession::forward_traced`] does the same showing a [`Tap`] every op's output
+//!   ([`trace`]): the same leaves, bit for bit, on both executors.
 
 mod config;
 pub mod cpu;
@@ -33,6 +35,8 @@ pub use config::LlamaConfig;
 pub use cpu::CpuSession;
 pub use quant::{QKind, QMatrix};
 pub use weights::{Layer, Llama};
+
+use crate::trace::Tap;
 
 /// Why a model cannot be loaded or a step cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +98,27 @@ pub trait Session: Send {
 
     /// The most tokens the context holds.
     fn context_limit(&self) -> usize;
+}
+
+/// A [`Session`] that can trace a step (`docs/TRACES.md`).
+pub trait TracedSession: Session {
+    /// [`Session::forward`], showing `tap` the step's token ids (I64 `[n]`) and then every
+    /// op's output as `[rows, width]` f32, in the order of [`trace::step_slots`] with the
+    /// shapes of [`trace::slot_shape`]. Every executor shows the same tensors, bit for
+    /// bit; the step reads the ids the tap leaves. Whether a change the tap makes to an
+    /// op's output reaches the rest of the step depends on the executor (it does on the
+    /// CPU reference, [`CpuSession::forward_traced`]; the GPU shows copies,
+    /// [`gpu::GpuSession::forward_traced`]).
+    ///
+    /// # Errors
+    /// As [`Session::forward`]; a tap that makes the ids unusable gives the error
+    /// [`Session::forward`] gives such ids.
+    fn forward_traced(
+        &mut self,
+        tokens: &[i64],
+        stop: &dyn Fn() -> bool,
+        tap: &mut dyn Tap,
+    ) -> Result<Vec<f32>, LlmError>;
 }
 
 /// Greedy choice: the index of the largest logit, the lowest on ties; a NaN is never

@@ -16,8 +16,9 @@
 use super::cpu::{attention_shape, embed, final_norm, products, rotate};
 use super::kernels::{add_residual, attention, rms_norm, swiglu};
 use super::quant::QMatrix;
-use super::{Llama, LlmError, checked_ids};
-use crate::trace::{LayerOp, LlmSlot};
+use super::{Llama, LlmError, check_step, checked_ids};
+use crate::tensor::Tensor;
+use crate::trace::{LayerOp, LeafTensor, LlmSlot, Tap, TapPoint};
 
 /// What one slot reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,43 @@ pub enum SlotArg<'a> {
 pub fn step_slots(layers: usize) -> impl Iterator<Item = LlmSlot> {
     let blocks = (0..layers).flat_map(|layer| LayerOp::ALL.into_iter().map(move |op| LlmSlot::Layer { layer, op }));
     [LlmSlot::Input, LlmSlot::Embed].into_iter().chain(blocks).chain([LlmSlot::FinalNorm, LlmSlot::Head])
+}
+
+/// The index of `slot` in [`step_slots`] for a model of `layers` blocks (`None` for a
+/// block it does not have).
+pub fn slot_index(slot: LlmSlot, layers: usize) -> Option<usize> {
+    let per_block = LayerOp::ALL.len();
+    match slot {
+        LlmSlot::Input => Some(0),
+        LlmSlot::Embed => Some(1),
+        LlmSlot::Layer { layer, op } if layer < layers => {
+            LayerOp::ALL.iter().position(|&o| o == op).map(|j| 2 + layer * per_block + j)
+        }
+        LlmSlot::Layer { .. } => None,
+        LlmSlot::FinalNorm => Some(2 + layers * per_block),
+        LlmSlot::Head => Some(3 + layers * per_block),
+    }
+}
+
+/// The start of a traced step over positions `position..`: checks `tokens`
+/// ([`check_step`]), shows them to `tap` as the step's input leaf (I64 `[n]`) and returns
+/// the ids the tap left, as vocabulary indices: what the step reads, on every executor.
+///
+/// # Errors
+/// As [`check_step`], for the ids given or for those the tap left.
+pub(crate) fn show_input(
+    tokens: &[i64],
+    vocab: usize,
+    position: usize,
+    limit: usize,
+    tap: &mut dyn Tap,
+) -> Result<Vec<u32>, LlmError> {
+    check_step(tokens, vocab, position, limit)?;
+    let mut input =
+        Tensor::from_i64(vec![tokens.len()], tokens.to_vec()).map_err(|e| LlmError::Model(e.to_string()))?;
+    tap.leaf(TapPoint::Llm { slot: LlmSlot::Input, start: position, n: tokens.len() }, LeafTensor::Tensor(&mut input));
+    let tokens = input.as_i64().map_err(|e| LlmError::Model(format!("the step's token ids: {e}")))?;
+    check_step(tokens, vocab, position, limit)
 }
 
 /// The residual stream entering block `layer`: the embedding, or the previous block's
@@ -219,4 +257,20 @@ pub fn eval_slot(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{slot_index, step_slots};
+    use crate::trace::{LayerOp, LlmSlot};
+
+    #[test]
+    fn slot_index_is_the_position_in_step_slots() {
+        for layers in [0, 1, 3] {
+            for (i, slot) in step_slots(layers).enumerate() {
+                assert_eq!(slot_index(slot, layers), Some(i), "{slot:?}");
+            }
+            assert_eq!(slot_index(LlmSlot::Layer { layer: layers, op: LayerOp::Q }, layers), None);
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use wasmnn_host_gpu::gpu::{GpuError, GpuModel};
 use wasmnn_host_gpu::llm::gpu::{GpuLlama, GpuSession};
-use wasmnn_host_gpu::llm::{CpuSession, Llama, LlmError, Session};
+use wasmnn_host_gpu::llm::{CpuSession, Llama, LlmError, TracedSession};
 use wasmnn_host_gpu::trace::Tap;
 use wasmnn_host_gpu::{CpuExecutor, ExecError, Graph, Tensor, onnx};
 use wasmnn_registry::Sha256Digest;
@@ -41,7 +41,7 @@ pub enum LoadedGraph {
 }
 
 /// A new LLM session and the executor it runs on.
-pub type StartedSession = (Box<dyn Session>, ExecutorUsed);
+pub type StartedSession = (Box<dyn TracedSession>, ExecutorUsed);
 
 /// Which executor ran a graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,9 @@ impl LoadedGraph {
         }
     }
 
-    /// A fresh LLM session (`None` for a stateless graph) and the executor it runs on.
+    /// A fresh LLM session (`None` for a stateless graph) and the executor it runs on: the
+    /// GPU when the weights are there, else the CPU reference. Traced calls use it too
+    /// (both trace a step to the same leaves).
     ///
     /// # Errors
     /// When the GPU cannot allocate the session.
@@ -80,7 +82,7 @@ impl LoadedGraph {
         let LoadedGraph::Llm { model, gpu } = self else { return None };
         Some(match gpu {
             Some(gpu) => GpuSession::new(Arc::clone(gpu), LLM_CONTEXT)
-                .map(|s| (Box::new(s) as Box<dyn Session>, ExecutorUsed::Gpu))
+                .map(|s| (Box::new(s) as Box<dyn TracedSession>, ExecutorUsed::Gpu))
                 .map_err(|e| format!("cannot start a GPU session: {e}")),
             None => Ok((Box::new(CpuSession::new(Arc::clone(model), LLM_CONTEXT)), ExecutorUsed::Cpu)),
         })
@@ -148,13 +150,6 @@ impl LoadedGraph {
             LoadedGraph::Llm { model, .. } => Some(model),
             LoadedGraph::Graph { .. } => None,
         }
-    }
-
-    /// A CPU reference session of an LLM (`None` for a stateless graph): what traced calls
-    /// run, whatever the backend.
-    pub fn new_cpu_session(&self) -> Option<CpuSession> {
-        let LoadedGraph::Llm { model, .. } = self else { return None };
-        Some(CpuSession::new(Arc::clone(model), LLM_CONTEXT))
     }
 
     /// A one-line description of the graph's inputs, for error messages.

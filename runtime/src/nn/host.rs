@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use wasmnn_host_gpu::llm::{LlmError, Session as _};
+use wasmnn_host_gpu::llm::LlmError;
 use wasmtime::component::Resource;
 
 use super::bindings::HandlerImports;
@@ -12,9 +12,9 @@ use super::bindings::wasi::nn::errors::{self, ErrorCode};
 use super::bindings::wasi::nn::graph::{self, ExecutionTarget, GraphBuilder, GraphEncoding};
 use super::bindings::wasi::nn::inference;
 use super::bindings::wasi::nn::tensor::{self, TensorData, TensorDimensions, TensorType};
-use super::graphs::{ExecutorUsed, LLM_INPUT, LoadedGraph, RunFailure};
+use super::graphs::{LLM_INPUT, LoadedGraph, RunFailure};
 use super::tensor::{GuestTensor, TENSOR_OVERHEAD};
-use super::{ExecutionContext, GraphHandle, LlmContext, LlmSession, NnError};
+use super::{ExecutionContext, GraphHandle, LlmContext, NnError};
 use crate::invoke::InvokeError;
 use crate::state::CallState;
 use crate::trace::ComputeScope;
@@ -89,12 +89,10 @@ impl CallState {
         let context = self.table.get_mut(context)?;
         let scope = ComputeScope { context: context.index, model: &context.model };
         let llm = context.session.as_mut().ok_or_else(|| wasmtime::format_err!("not an LLM context"))?;
-        let result = match (&mut llm.session, self.nn.tracer.as_mut()) {
-            (LlmSession::Traced(session), Some(tracer)) => {
-                tracer.compute(scope, |tap| session.forward_traced(&tokens, &|| stop.fired(), tap))
-            }
-            (LlmSession::Traced(session), None) => session.forward(&tokens, &|| stop.fired()),
-            (LlmSession::Plain(session), _) => session.forward(&tokens, &|| stop.fired()),
+        let session = &mut llm.session;
+        let result = match self.nn.tracer.as_mut() {
+            Some(tracer) => tracer.compute(scope, |tap| session.forward_traced(&tokens, &|| stop.fired(), tap)),
+            None => session.forward(&tokens, &|| stop.fired()),
         };
         let executor = llm.executor;
         if result.is_ok() {
@@ -203,20 +201,12 @@ impl graph::HostGraph for CallState {
     fn init_execution_context(&mut self, graph: Resource<GraphHandle>) -> NnResult<Resource<ExecutionContext>> {
         let handle = self.table.get(&graph)?;
         let (graph, model) = (Arc::clone(&handle.graph), handle.model);
-        let session = if self.nn.tracer.is_some() {
-            graph.new_cpu_session().map(|session| LlmContext {
-                session: LlmSession::Traced(session),
-                executor: ExecutorUsed::Cpu,
-                charged: 0,
-            })
-        } else {
-            match graph.new_session() {
-                None => None,
-                Some(Ok((session, executor))) => {
-                    Some(LlmContext { session: LlmSession::Plain(session), executor, charged: 0 })
-                }
-                Some(Err(message)) => return self.nn_error(ErrorCode::RuntimeError, message),
-            }
+        // Traced calls too run on the backend's executor: every executor traces a step the
+        // same way, bit for bit.
+        let session = match graph.new_session() {
+            None => None,
+            Some(Ok((session, executor))) => Some(LlmContext { session, executor, charged: 0 }),
+            Some(Err(message)) => return self.nn_error(ErrorCode::RuntimeError, message),
         };
         let index = self.nn.contexts;
         self.nn.contexts += 1;

@@ -56,16 +56,11 @@ pub struct ExecutionContext {
     session: Option<LlmContext>,
 }
 
-/// The session of an LLM execution context: any executor's, or, in a traced call, the CPU
-/// reference's (which shows the tracer every op).
-enum LlmSession {
-    Plain(Box<dyn wasmnn_host_gpu::llm::Session>),
-    Traced(wasmnn_host_gpu::llm::CpuSession),
-}
-
 /// The state of an LLM execution context.
 struct LlmContext {
-    session: LlmSession,
+    /// The backend executor's session; in a traced call, its traced steps show the
+    /// tracer every op (the same leaves on every executor).
+    session: Box<dyn wasmnn_host_gpu::llm::TracedSession>,
     executor: ExecutorUsed,
     /// KV cache bytes charged to the tensor budget so far (refunded on drop).
     charged: usize,

@@ -111,7 +111,7 @@ impl<'a> Rig<'a> {
     /// Runs `ops` and reads back the first `words` words of `output`.
     fn run(&self, ops: &[&Op], output: &wgpu::Buffer, words: usize) -> Result<Vec<u32>, String> {
         let staging = dispatch::staging(self.ctx, "test readback", output.size());
-        dispatch::submit(self.ctx, ops, self.tokens, Some((output, &staging)));
+        dispatch::submit(self.ctx, ops, self.tokens, &[dispatch::Readback::whole(ops.len(), output, &staging)]);
         dispatch::wait(self.ctx).map_err(gpu_err)?;
         dispatch::read(self.ctx, &staging, words).map_err(gpu_err)
     }

@@ -284,11 +284,37 @@ pub(crate) fn staging(ctx: &GpuContext, label: &str, size: u64) -> wgpu::Buffer 
     })
 }
 
-/// Records `ops` for a step of `tokens` tokens into one compute pass, then the copy of
-/// `readback` (source, staging) if any, and submits it all.
-pub(crate) fn submit(ctx: &GpuContext, ops: &[&Op], tokens: u32, readback: Option<(&wgpu::Buffer, &wgpu::Buffer)>) {
+/// A copy of `bytes` bytes from `source` (from byte `source_offset`) into `staging` (from
+/// byte `staging_offset`), made once the first `after` launches of a submission have run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Readback<'a> {
+    /// Launches recorded before it.
+    pub(crate) after: usize,
+    /// What is copied.
+    pub(crate) source: &'a wgpu::Buffer,
+    /// Where in `source` the bytes start.
+    pub(crate) source_offset: u64,
+    /// Where they go.
+    pub(crate) staging: &'a wgpu::Buffer,
+    /// Where in `staging` they go.
+    pub(crate) staging_offset: u64,
+    /// How many (a multiple of 4).
+    pub(crate) bytes: u64,
+}
+
+impl<'a> Readback<'a> {
+    /// All of `staging` filled from the start of `source` after `after` launches.
+    pub(crate) fn whole(after: usize, source: &'a wgpu::Buffer, staging: &'a wgpu::Buffer) -> Readback<'a> {
+        Readback { after, source, source_offset: 0, staging, staging_offset: 0, bytes: staging.size() }
+    }
+}
+
+/// Records `ops` for a step of `tokens` tokens and `copies` (in order of `after`), and
+/// submits it all: the launches between two copies share one compute pass, so without
+/// copies, or with copies only after the last launch, it is one pass.
+pub(crate) fn submit(ctx: &GpuContext, ops: &[&Op], tokens: u32, copies: &[Readback<'_>]) {
     let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wasmnn llm") });
-    {
+    let pass = |encoder: &mut wgpu::CommandEncoder, ops: &[&Op]| {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("wasmnn llm step"),
             timestamp_writes: None,
@@ -297,9 +323,18 @@ pub(crate) fn submit(ctx: &GpuContext, ops: &[&Op], tokens: u32, readback: Optio
         for op in ops {
             op.record(ctx, &mut pass, tokens);
         }
+    };
+    let mut recorded = 0;
+    for copy in copies {
+        let end = copy.after.clamp(recorded, ops.len());
+        if end > recorded {
+            pass(&mut encoder, &ops[recorded..end]);
+            recorded = end;
+        }
+        encoder.copy_buffer_to_buffer(copy.source, copy.source_offset, copy.staging, copy.staging_offset, copy.bytes);
     }
-    if let Some((source, staging)) = readback {
-        encoder.copy_buffer_to_buffer(source, 0, staging, 0, staging.size());
+    if recorded < ops.len() {
+        pass(&mut encoder, &ops[recorded..]);
     }
     ctx.queue.submit([encoder.finish()]);
 }

@@ -24,9 +24,13 @@
 //! block is recorded, and between submissions the device is waited for, so a deadline
 //! is noticed within a few blocks), and reads back only the logits. A prompt longer than
 //! the session's chunk runs as several chunks: every op works on one token or on earlier
-//! positions only, so this gives the same bits.
+//! positions only, so this gives the same bits. A traced step
+//! ([`GpuSession::forward_traced`], `traced.rs`) records the same launches, and copies
+//! every op's output out right after its launch: the CPU session's trace leaves, bit for
+//! bit.
 
 mod dispatch;
+mod traced;
 
 #[doc(hidden)]
 pub mod conformance;
@@ -36,13 +40,15 @@ use std::sync::Arc;
 pub use dispatch::shader_variants;
 use dispatch::{
     ATTENTION_MIX, ATTENTION_WEIGHTS, Bindings, EMBED, KV_APPEND, LlmKernel, Op, QMATMUL_Q4_1, QMATMUL_Q8_0, QUANTIZE,
-    RESIDUAL, RMS_NORM, ROPE, Rows, SLOT_LAST, SLOT_START, SLOT_ZERO, STEP_WORDS, SWIGLU,
+    RESIDUAL, RMS_NORM, ROPE, Readback, Rows, SLOT_LAST, SLOT_START, SLOT_ZERO, STEP_WORDS, SWIGLU,
 };
+use traced::{Batch, Launches, StepTrace};
 
 use super::quant::{BLOCK, QKind, QMatrix, ROW_GROUP};
 use super::{Llama, LlmError, Session, check_step};
 use crate::gpu::{GpuContext, GpuError};
 use crate::numerics::{reciprocal, rsqrt};
+use crate::trace::{LayerOp, LlmSlot};
 
 /// Most tokens one submission of a step processes; a longer prompt runs in chunks.
 pub const CHUNK: usize = 32;
@@ -232,9 +238,11 @@ pub struct GpuSession {
     logits: wgpu::Buffer,
     /// Where the logits are read back from.
     staging: wgpu::Buffer,
-    embed: Op,
-    layers: Vec<Vec<Op>>,
-    head: Vec<Op>,
+    /// The launches of a step: the embedding, each block's, the output head's (with
+    /// where each traced op leaves its output).
+    embed: Launches,
+    layers: Vec<Launches>,
+    head: Launches,
     /// Activations and caches (the bind groups refer to them).
     _buffers: Vec<wgpu::Buffer>,
 }
@@ -340,13 +348,18 @@ impl GpuSession {
         };
 
         let emb = &model.embedding;
-        let embed = op(
-            &EMBED,
-            tokens(dim),
-            &[u(dim)?, u32::from(emb.kind == QKind::Q4_1)],
-            &[&ids, &emb.scales, emb.mins_binding(), &emb.quants],
+        let mut embed = Launches::default();
+        embed.traced(
+            op(
+                &EMBED,
+                tokens(dim),
+                &[u(dim)?, u32::from(emb.kind == QKind::Q4_1)],
+                &[&ids, &emb.scales, emb.mins_binding(), &emb.quants],
+                &x,
+            )?,
+            LlmSlot::Embed,
             &x,
-        )?;
+        );
         let caches = (0..model.layers.len())
             .map(|i| {
                 Ok([
@@ -356,15 +369,21 @@ impl GpuSession {
             })
             .collect::<Result<Vec<_>, GpuError>>()?;
         let mut layers = Vec::new();
-        for (l, [k_cache, v_cache]) in model.layers.iter().zip(&caches) {
+        for (index, (l, [k_cache, v_cache])) in model.layers.iter().zip(&caches).enumerate() {
             let scale = rsqrt(head_dim as f32).to_bits();
             let group = u(heads / c.kv_heads)?;
-            let ops = vec![
+            let at = |op| LlmSlot::Layer { layer: index, op };
+            let mut ops = Launches::default();
+            ops.traced(
                 op(&RMS_NORM, tokens(1), &norm_params(SLOT_ZERO)?, &[&x, &l.attn_norm], &xn)?,
-                quantize(&xn, &acts, dim, acts_at, Rows::Tokens)?,
-                matmul(&l.q, &acts, acts_at, &q, Rows::Tokens)?,
-                matmul(&l.k, &acts, acts_at, &k, Rows::Tokens)?,
-                matmul(&l.v, &acts, acts_at, &v, Rows::Tokens)?,
+                at(LayerOp::AttnNorm),
+                &xn,
+            );
+            ops.push(quantize(&xn, &acts, dim, acts_at, Rows::Tokens)?);
+            ops.traced(matmul(&l.q, &acts, acts_at, &q, Rows::Tokens)?, at(LayerOp::Q), &q);
+            ops.traced(matmul(&l.k, &acts, acts_at, &k, Rows::Tokens)?, at(LayerOp::K), &k);
+            ops.traced(matmul(&l.v, &acts, acts_at, &v, Rows::Tokens)?, at(LayerOp::V), &v);
+            ops.traced(
                 op(
                     &ROPE,
                     tokens(dim / 2),
@@ -372,6 +391,11 @@ impl GpuSession {
                     &[&q, &model.rope_cos, &model.rope_sin],
                     &q_rot,
                 )?,
+                at(LayerOp::RopeQ),
+                &q_rot,
+            );
+            // The rotated keys go straight into the cache, at the chunk's positions.
+            ops.traced_at_position(
                 op(
                     &ROPE,
                     tokens(kv / 2),
@@ -379,14 +403,18 @@ impl GpuSession {
                     &[&k, &model.rope_cos, &model.rope_sin],
                     k_cache,
                 )?,
-                op(&KV_APPEND, tokens(kv), &[], &[&v], v_cache)?,
-                op(
-                    &ATTENTION_WEIGHTS,
-                    tokens(heads),
-                    &[u(head_dim)?, group, u(kv)?, u(dim)?, scale, u(context)?],
-                    &[&q_rot, k_cache],
-                    &weights,
-                )?,
+                at(LayerOp::RopeK),
+                k_cache,
+            );
+            ops.push(op(&KV_APPEND, tokens(kv), &[], &[&v], v_cache)?);
+            ops.push(op(
+                &ATTENTION_WEIGHTS,
+                tokens(heads),
+                &[u(head_dim)?, group, u(kv)?, u(dim)?, scale, u(context)?],
+                &[&q_rot, k_cache],
+                &weights,
+            )?);
+            ops.traced(
                 op(
                     &ATTENTION_MIX,
                     tokens(dim),
@@ -394,25 +422,34 @@ impl GpuSession {
                     &[&weights, v_cache],
                     &mixed,
                 )?,
-                quantize(&mixed, &acts, dim, acts_at, Rows::Tokens)?,
-                matmul(&l.o, &acts, acts_at, &proj, Rows::Tokens)?,
-                op(&RESIDUAL, tokens(dim), &[], &[&proj], &x)?,
+                at(LayerOp::Attention),
+                &mixed,
+            );
+            ops.push(quantize(&mixed, &acts, dim, acts_at, Rows::Tokens)?);
+            ops.traced(matmul(&l.o, &acts, acts_at, &proj, Rows::Tokens)?, at(LayerOp::O), &proj);
+            ops.traced(op(&RESIDUAL, tokens(dim), &[], &[&proj], &x)?, at(LayerOp::AttnResidual), &x);
+            ops.traced(
                 op(&RMS_NORM, tokens(1), &norm_params(SLOT_ZERO)?, &[&x, &l.ffn_norm], &xn)?,
-                quantize(&xn, &acts, dim, acts_at, Rows::Tokens)?,
-                matmul(&l.gate, &acts, acts_at, &gate, Rows::Tokens)?,
-                matmul(&l.up, &acts, acts_at, &up, Rows::Tokens)?,
-                op(&SWIGLU, tokens(ffn), &[], &[&gate, &up], &hidden)?,
-                quantize(&hidden, &hidden_acts, ffn, hidden_at, Rows::Tokens)?,
-                matmul(&l.down, &hidden_acts, hidden_at, &proj, Rows::Tokens)?,
-                op(&RESIDUAL, tokens(dim), &[], &[&proj], &x)?,
-            ];
+                at(LayerOp::FfnNorm),
+                &xn,
+            );
+            ops.push(quantize(&xn, &acts, dim, acts_at, Rows::Tokens)?);
+            ops.traced(matmul(&l.gate, &acts, acts_at, &gate, Rows::Tokens)?, at(LayerOp::Gate), &gate);
+            ops.traced(matmul(&l.up, &acts, acts_at, &up, Rows::Tokens)?, at(LayerOp::Up), &up);
+            ops.traced(op(&SWIGLU, tokens(ffn), &[], &[&gate, &up], &hidden)?, at(LayerOp::Swiglu), &hidden);
+            ops.push(quantize(&hidden, &hidden_acts, ffn, hidden_at, Rows::Tokens)?);
+            ops.traced(matmul(&l.down, &hidden_acts, hidden_at, &proj, Rows::Tokens)?, at(LayerOp::Down), &proj);
+            ops.traced(op(&RESIDUAL, tokens(dim), &[], &[&proj], &x)?, at(LayerOp::FfnResidual), &x);
             layers.push(ops);
         }
-        let head = vec![
+        let mut head = Launches::default();
+        head.traced(
             op(&RMS_NORM, (1, Rows::One), &norm_params(SLOT_LAST)?, &[&x, &model.output_norm], &xn)?,
-            quantize(&xn, &acts, dim, acts_at, Rows::One)?,
-            matmul(model.head(), &acts, acts_at, &logits, Rows::One)?,
-        ];
+            LlmSlot::FinalNorm,
+            &xn,
+        );
+        head.push(quantize(&xn, &acts, dim, acts_at, Rows::One)?);
+        head.push(matmul(model.head(), &acts, acts_at, &logits, Rows::One)?);
         let mut buffers = vec![x, xn, acts, hidden_acts, q, q_rot, k, v, weights, mixed, proj, gate, up, hidden];
         buffers.extend(caches.into_iter().flatten());
         Ok(GpuSession {
@@ -436,20 +473,48 @@ impl GpuSession {
         &self.model
     }
 
+    /// Runs a checked step through every chunk and reads back the logits of its last token;
+    /// with `trace`, every traced op's output is read back into it too. The position does
+    /// not move.
+    fn run_step(
+        &self,
+        ids: &[u32],
+        stop: &dyn Fn() -> bool,
+        mut trace: Option<&mut StepTrace>,
+    ) -> Result<Vec<f32>, LlmError> {
+        let chunks = ids.len().div_ceil(self.chunk);
+        let mut start = self.position;
+        for (i, chunk) in ids.chunks(self.chunk).enumerate() {
+            self.run_chunk(chunk, start, i + 1 == chunks, stop, trace.as_deref_mut())?;
+            start += chunk.len();
+        }
+        let words = dispatch::read(&self.model.ctx, &self.staging, self.model.model.config.vocab)?;
+        Ok(words.into_iter().map(f32::from_bits).collect())
+    }
+
     /// Runs `ids` (at most one chunk) from position `start`; the last chunk of a step
-    /// also computes the logits and copies them to the staging buffer.
-    fn run_chunk(&self, ids: &[u32], start: usize, last: bool, stop: &dyn Fn() -> bool) -> Result<(), LlmError> {
+    /// also computes the logits and copies them to the staging buffer. With `trace`, the
+    /// output rows of every traced op are copied out right after its launch and read back
+    /// after each submission.
+    fn run_chunk(
+        &self,
+        ids: &[u32],
+        start: usize,
+        last: bool,
+        stop: &dyn Fn() -> bool,
+        mut trace: Option<&mut StepTrace>,
+    ) -> Result<(), LlmError> {
         let ctx = self.model.ctx.as_ref();
         let tokens = word(ids.len(), "tokens")?;
         ctx.queue.write_buffer(&self.ids, 0, bytemuck::cast_slice(ids));
         let counters = dispatch::step_words(tokens, word(start, "position")?);
         ctx.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&counters));
-        let mut pending: Vec<&Op> = vec![&self.embed];
+        let mut pending = Batch::new(trace.is_some());
+        pending.extend(&self.embed);
         for (index, layer) in self.layers.iter().enumerate() {
             if index > 0 && index % LAYERS_PER_SUBMIT == 0 {
-                dispatch::submit(ctx, &pending, tokens, None);
+                self.submit(&pending, ids.len(), start, false, trace.as_deref_mut())?;
                 pending.clear();
-                dispatch::wait(ctx)?;
             }
             if stop() {
                 return Err(LlmError::Cancelled);
@@ -458,11 +523,38 @@ impl GpuSession {
         }
         if last {
             pending.extend(&self.head);
-            dispatch::submit(ctx, &pending, tokens, Some((&self.logits, &self.staging)));
-        } else {
-            dispatch::submit(ctx, &pending, tokens, None);
         }
-        dispatch::wait(ctx)?;
+        self.submit(&pending, ids.len(), start, last, trace)
+    }
+
+    /// Submits `batch` for a chunk of `rows` tokens from position `start`, copying the
+    /// logits to the staging buffer after it when `logits`, and waits for the device (with
+    /// `trace`, reading the batch's traced outputs into it).
+    fn submit(
+        &self,
+        batch: &Batch<'_>,
+        rows: usize,
+        start: usize,
+        logits: bool,
+        trace: Option<&mut StepTrace>,
+    ) -> Result<(), LlmError> {
+        let ctx = self.model.ctx.as_ref();
+        let tokens = word(rows, "tokens")?;
+        match trace {
+            None => {
+                let copies = [Readback::whole(batch.ops.len(), &self.logits, &self.staging)];
+                dispatch::submit(ctx, &batch.ops, tokens, if logits { &copies } else { &[] });
+                dispatch::wait(ctx)?;
+            }
+            Some(trace) => {
+                let mut copies = trace.plan(&self.model.model, batch, rows, start)?;
+                if logits {
+                    copies.push(Readback::whole(batch.ops.len(), &self.logits, &self.staging));
+                }
+                dispatch::submit(ctx, &batch.ops, tokens, &copies);
+                trace.absorb(ctx)?;
+            }
+        }
         Ok(())
     }
 }
@@ -505,17 +597,10 @@ impl Builder<'_> {
 
 impl Session for GpuSession {
     fn forward(&mut self, tokens: &[i64], stop: &dyn Fn() -> bool) -> Result<Vec<f32>, LlmError> {
-        let vocab = self.model.model.config.vocab;
-        let ids = check_step(tokens, vocab, self.position, self.limit)?;
-        let chunks = ids.len().div_ceil(self.chunk);
-        let mut start = self.position;
-        for (i, chunk) in ids.chunks(self.chunk).enumerate() {
-            self.run_chunk(chunk, start, i + 1 == chunks, stop)?;
-            start += chunk.len();
-        }
-        let words = dispatch::read(&self.model.ctx, &self.staging, vocab)?;
+        let ids = check_step(tokens, self.model.model.config.vocab, self.position, self.limit)?;
+        let logits = self.run_step(&ids, stop, None)?;
         self.position += ids.len();
-        Ok(words.into_iter().map(f32::from_bits).collect())
+        Ok(logits)
     }
 
     fn position(&self) -> usize {
