@@ -1,7 +1,8 @@
 //! `wasmnn dispute`: op-trace disputes over a receipt (docs/TRACES.md).
 //!
 //! - `dispute run RECEIPT [--node URL]`: this process is challenger and referee. It traces
-//!   the call locally on the CPU reference, asks the node (`POST /v1/traces`) to commit
+//!   the call locally (on the global `--backend`; the referee's op re-execution is always
+//!   the CPU reference), asks the node (`POST /v1/traces`) to commit
 //!   to its trace, bisects the two Merkle trees to the first differing leaf, re-executes
 //!   that op from the node's inputs and prints the signed verdict (`--verdict-out` keeps
 //!   it, `--json` prints a machine-readable summary). Exit 0 once the traces agree or a

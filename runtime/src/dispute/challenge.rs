@@ -1,5 +1,5 @@
 //! One dispute end to end, with this process as challenger and referee: trace the call
-//! locally on the CPU reference, ask the node to commit to its trace, bisect to the first
+//! locally (on this runtime's executor), ask the node to commit to its trace, bisect to the first
 //! differing leaf, re-execute that op from the node's inputs and sign the verdict.
 
 use std::time::{Duration, Instant};

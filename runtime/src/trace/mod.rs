@@ -6,9 +6,10 @@
 //!
 //! A leaf is a canonical JSON *descriptor* (what the tensor is: which compute, which
 //! execution context, which model, which node or LLM op) and the digest of the tensor
-//! (shape, dtype, bytes). Traced runs use the CPU reference executor on the graph
-//! specialized to the compute's input shapes (the graph the GPU executor runs), without
-//! conv fusion, so every op's output exists; the bits are those of any backend.
+//! (shape, dtype, bytes). Traced runs use the runtime's own executor (wgpu or the CPU
+//! reference) on the graph specialized to the compute's input shapes, without conv fusion
+//! on the CPU, so every op's output exists; LLM steps trace on the LLM session of that
+//! executor. The bits are those of any backend.
 
 pub mod commit;
 #[cfg(feature = "fault-injection")]
