@@ -104,6 +104,10 @@ fn a_spot_checker_matches_honest_calls_and_disputes_a_faulty_one() {
     let bad = json!({"receipt": forged, "from": checked.url}).to_string();
     let refused = checker.request("POST", "/v1/spot-checks", &[], bad.as_bytes());
     assert_eq!((refused.status, refused.error_code()), (400, "invalid_receipt".to_owned()));
+    let elsewhere =
+        json!({"receipt": serde_json::from_slice::<Value>(&honest.to_json()).unwrap(), "from": checker.url});
+    let refused = checker.request("POST", "/v1/spot-checks", &[], elsewhere.to_string().as_bytes());
+    assert_eq!((refused.status, refused.error_code()), (403, "unknown_peer".to_owned()));
 
     // The counts, per peer and in /metrics.
     let report = checker.request("GET", "/v1/spot-checks", &[], b"").json();

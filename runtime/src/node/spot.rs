@@ -554,15 +554,26 @@ struct PostSpotCheck {
 }
 
 /// `POST /v1/spot-checks` `{"receipt": <signed receipt>, "from": URL}`: queues a check of
-/// that receipt against the node `from` → `202 {"queued": "sha256:…"}`.
+/// that receipt against the node `from` → `202 {"queued": "sha256:…"}`. `from` must be one
+/// of this node's `--spot-check` peers: a check pulls functions and fetches data from it,
+/// which no client may point at a node of its choosing.
 async fn post_spot_check(State(node): State<Arc<NodeState>>, body: Body) -> Result<Response, ApiError> {
     let bytes = read_body(body, MAX_POST_BYTES).await?;
     let posted: PostSpotCheck = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("not a spot-check request: {e}")))?;
     let signed = SignedReceipt::from_json(posted.receipt.to_string().as_bytes())
         .map_err(|e| ApiError::bad_request("invalid_receipt", format!("not a valid signed receipt: {e}")))?;
-    RegistryClient::new(&posted.from).map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))?;
-    let from = posted.from.trim_end_matches('/').to_owned();
+    let from = RegistryClient::new(&posted.from)
+        .map_err(|e| ApiError::bad_request("invalid_url", e.to_string()))?
+        .url()
+        .to_owned();
+    if !node.spot.config.peers.contains(&from) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_peer",
+            format!("this node spot-checks only its --spot-check peers, and {from} is not one"),
+        ));
+    }
     node.spot.queue.try_send(Job { peer: from, receipt: posted.receipt }).map_err(|_| {
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", "the spot-check queue is full; retry")
             .with_retry_after(10)
