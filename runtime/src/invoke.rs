@@ -289,9 +289,9 @@ impl Runtime {
         self.run_call(function, input, seed, limits, cancel, listener, tracer).map(|(outcome, _)| outcome)
     }
 
-    /// [`Runtime::invoke`], recording the call's op trace (`docs/TRACES.md`): graphs run
-    /// on their executor (GPU or CPU; LLM steps on the CPU reference), showing every op's output
-    /// to the tracer. The outcome is the same as an untraced call's.
+    /// [`Runtime::invoke`], recording the call's op trace (`docs/TRACES.md`): graphs and
+    /// LLM steps run on their executor (GPU or CPU), showing every op's output to the
+    /// tracer. The outcome is the same as an untraced call's.
     ///
     /// # Errors
     /// [`InvokeError`] saying precisely what stopped the call.

@@ -114,15 +114,7 @@ impl GpuModel {
         let mut stats = RunStats { dispatches: plan.dispatch_count(), ..RunStats::default() };
 
         check("before the upload")?;
-        let started = Instant::now();
-        for (&id, tensor) in plan.graph.inputs().iter().zip(ordered) {
-            let name = &plan.graph.value(id).name;
-            let words = transfer::to_words(name, &canonical_input(tensor))?;
-            self.ctx.queue.write_buffer(plan.buffer(id)?.as_ref(), 0, bytemuck::cast_slice(&words));
-        }
-        self.ctx.queue.submit([]);
-        self.wait()?;
-        stats.upload = started.elapsed();
+        stats.upload = self.upload(&plan, ordered, None)?;
 
         check("before the compute")?;
         let started = Instant::now();
@@ -138,6 +130,31 @@ impl GpuModel {
         let outputs = self.read_outputs(&plan)?;
         stats.readback = started.elapsed();
         Ok((outputs, stats))
+    }
+
+    /// Uploads `ordered` (the graph inputs in [`Graph::inputs`] order, canonicalized first)
+    /// into `plan`'s input buffers and waits for the device; with `received`, also pushes
+    /// each input as the device holds it (converted to words and back). Returns how long
+    /// the upload took.
+    fn upload(
+        &self,
+        plan: &Plan,
+        ordered: Vec<Tensor>,
+        mut received: Option<&mut Vec<Tensor>>,
+    ) -> Result<Duration, GpuError> {
+        let started = Instant::now();
+        for (&id, tensor) in plan.graph.inputs().iter().zip(ordered) {
+            let name = &plan.graph.value(id).name;
+            let (dtype, shape) = (tensor.dtype(), tensor.shape().to_vec());
+            let words = transfer::to_words(name, &canonical_input(tensor))?;
+            self.ctx.queue.write_buffer(plan.buffer(id)?.as_ref(), 0, bytemuck::cast_slice(&words));
+            if let Some(received) = received.as_deref_mut() {
+                received.push(transfer::from_words(dtype, shape, &words)?);
+            }
+        }
+        self.ctx.queue.submit([]);
+        self.wait()?;
+        Ok(started.elapsed())
     }
 
     /// [`GpuModel::run_until`], showing `tap` every traced tensor, the same leaves with the
@@ -175,18 +192,8 @@ impl GpuModel {
         let mut stats = RunStats { dispatches: plan.dispatch_count(), ..RunStats::default() };
 
         check("before the upload")?;
-        let started = Instant::now();
         let mut received = Vec::with_capacity(ordered.len());
-        for (&id, tensor) in plan.graph.inputs().iter().zip(ordered) {
-            let name = &plan.graph.value(id).name;
-            let (dtype, shape) = (tensor.dtype(), tensor.shape().to_vec());
-            let words = transfer::to_words(name, &canonical_input(tensor))?;
-            self.ctx.queue.write_buffer(plan.buffer(id)?.as_ref(), 0, bytemuck::cast_slice(&words));
-            received.push(transfer::from_words(dtype, shape, &words)?);
-        }
-        self.ctx.queue.submit([]);
-        self.wait()?;
-        stats.upload = started.elapsed();
+        stats.upload = self.upload(&plan, ordered, Some(&mut received))?;
         for (index, (&id, mut tensor)) in plan.graph.inputs().iter().zip(received).enumerate() {
             let name = &plan.graph.value(id).name;
             tap.leaf(TapPoint::Input { index, name }, LeafTensor::Tensor(&mut tensor));
